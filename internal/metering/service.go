@@ -1,0 +1,354 @@
+package metering
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config holds the rules that AWS has changed over time, so that a user can
+// pick the documentation era they test against.
+type Config struct {
+	// Region is the region this meterd serves. Default us-east-1.
+	Region string
+	// MeterUsageWindow is how far in the past a MeterUsage timestamp may be.
+	// AWS documents 6 hours.
+	MeterUsageWindow time.Duration
+	// BatchWindow is how far in the past a BatchMeterUsage timestamp may be.
+	// AWS documents 24 hours since 2026-07 (6 hours before).
+	BatchWindow time.Duration
+	// MonthEndCutoff is how long into a month last month's batch records are
+	// still accepted. AWS documents 06:00 UTC on the 1st. Negative: no cut-off.
+	MonthEndCutoff time.Duration
+	// FutureSkew is how far in the future a timestamp may be. AWS documents
+	// nothing; meterd allows small clock skew only [inferred, docs/aws-api.md 7.3].
+	FutureSkew time.Duration
+}
+
+// DefaultConfig returns AWS's currently documented values.
+func DefaultConfig() Config {
+	return Config{
+		Region:           "us-east-1",
+		MeterUsageWindow: 6 * time.Hour,
+		BatchWindow:      24 * time.Hour,
+		MonthEndCutoff:   6 * time.Hour,
+		FutureSkew:       5 * time.Minute,
+	}
+}
+
+// Service applies the metering rules. It is safe for concurrent use.
+type Service struct {
+	store   Store
+	clock   Clock
+	cfg     Config
+	newID   func() string
+	catalog atomic.Pointer[Catalog]
+	applyMu sync.Mutex
+}
+
+// Options are the Service's injected dependencies.
+type Options struct {
+	Store Store
+	Clock Clock         // default SystemClock
+	NewID func() string // MeteringRecordId generator; default a random UUID
+}
+
+// NewService loads the reference data from the store.
+func NewService(ctx context.Context, opts Options, cfg Config) (*Service, error) {
+	def := DefaultConfig()
+	if cfg.Region == "" {
+		cfg.Region = def.Region
+	}
+	if cfg.MeterUsageWindow == 0 {
+		cfg.MeterUsageWindow = def.MeterUsageWindow
+	}
+	if cfg.BatchWindow == 0 {
+		cfg.BatchWindow = def.BatchWindow
+	}
+	if cfg.MonthEndCutoff == 0 {
+		cfg.MonthEndCutoff = def.MonthEndCutoff
+	}
+	if cfg.FutureSkew == 0 {
+		cfg.FutureSkew = def.FutureSkew
+	}
+	s := &Service{store: opts.Store, clock: opts.Clock, cfg: cfg, newID: opts.NewID}
+	if s.clock == nil {
+		s.clock = SystemClock{}
+	}
+	if s.newID == nil {
+		s.newID = randomUUID
+	}
+	if err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) reload(ctx context.Context) error {
+	st, err := s.store.LoadState(ctx)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	s.catalog.Store(NewCatalog(st))
+	return nil
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Catalog returns the current reference data.
+func (s *Service) Catalog() *Catalog { return s.catalog.Load() }
+
+// Normalize fills the documented defaults of a state (platform ec2,
+// agreements both, status subscribed).
+func Normalize(st *State) {
+	for i := range st.Accounts {
+		for j := range st.Accounts[i].AccessKeys {
+			k := &st.Accounts[i].AccessKeys[j]
+			k.AccountID = st.Accounts[i].ID
+			if k.Platform == "" {
+				k.Platform = PlatformEC2
+			}
+		}
+	}
+	for i := range st.Products {
+		if st.Products[i].Agreements == "" {
+			st.Products[i].Agreements = AgreementsBoth
+		}
+	}
+	for i := range st.Customers {
+		if st.Customers[i].Status == "" {
+			st.Customers[i].Status = StatusSubscribed
+		}
+	}
+}
+
+// ApplyState validates st against the known reference data and stores it
+// whole, or not at all.
+func (s *Service) ApplyState(ctx context.Context, st State) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	Normalize(&st)
+	if err := Check(st, s.Catalog()); err != nil {
+		return err
+	}
+	if err := s.store.ApplyState(ctx, st); err != nil {
+		return fmt.Errorf("apply state: %w", err)
+	}
+	return s.reload(ctx)
+}
+
+// Caller is an authenticated principal: an access key, the account it acts
+// as and, for a buyer's workload, the resource it stands for.
+type Caller struct {
+	AccessKey AccessKey
+	// Region is the region the request was signed for.
+	Region string
+}
+
+// Secret returns the secret of an access key, for signature verification.
+func (s *Service) Secret(accessKeyID string) (string, bool) {
+	k, ok := s.Catalog().AccessKey(accessKeyID)
+	return k.Secret, ok
+}
+
+// Caller returns the principal for an access key.
+func (s *Service) Caller(accessKeyID, region string) (Caller, bool) {
+	k, ok := s.Catalog().AccessKey(accessKeyID)
+	return Caller{AccessKey: k, Region: region}, ok
+}
+
+// MeterUsageInput is a MeterUsage request as the client sent it.
+type MeterUsageInput struct {
+	ProductCode      *string
+	Timestamp        *time.Time
+	UsageDimension   *string
+	UsageQuantity    *int64
+	DryRun           *bool
+	UsageAllocations []AllocationInput
+	ClientToken      *string
+}
+
+// Validate checks the input against the model's constraints.
+func (in *MeterUsageInput) Validate() error {
+	var v violations
+	v.str("productCode", in.ProductCode, true, ruleProductCode)
+	if in.Timestamp == nil {
+		v.add(false, "null", "timestamp", "must not be null")
+	}
+	v.str("usageDimension", in.UsageDimension, true, ruleDimension)
+	v.quantity("usageQuantity", in.UsageQuantity, false)
+	v.allocations("usageAllocations", in.UsageAllocations)
+	v.str("clientToken", in.ClientToken, false, ruleClientToken)
+	return v.err()
+}
+
+// MeterUsage records one workload's usage for one hour (or, on AgentCore,
+// for one ClientToken) and returns its MeteringRecordId.
+func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageInput) (string, error) {
+	if err := in.Validate(); err != nil {
+		return "", err
+	}
+	quantity := int64(0)
+	if in.UsageQuantity != nil {
+		quantity = *in.UsageQuantity
+	}
+	allocs, err := checkAllocations(in.UsageAllocations, quantity)
+	if err != nil {
+		return "", err
+	}
+	if caller.Region != s.cfg.Region {
+		return "", Errorf(KindInvalidEndpointRegion, "The endpoint region %s does not match the region of the workload (%s).", caller.Region, s.cfg.Region)
+	}
+	cat := s.Catalog()
+	product, ok := cat.Product(*in.ProductCode)
+	if !ok || product.Type == ProductSaaS {
+		// SaaS products meter through BatchMeterUsage [inferred: AWS does not
+		// document the error, InvalidProductCode is the closest modelled one].
+		return "", Errorf(KindInvalidProductCode, "Product code %s is not valid for MeterUsage.", quote(*in.ProductCode))
+	}
+	if !product.HasDimension(*in.UsageDimension) {
+		return "", Errorf(KindInvalidUsageDimension, "Usage dimension %s is not defined for product %s.", quote(*in.UsageDimension), product.Code)
+	}
+	now := s.clock.Now()
+	ts := in.Timestamp.UTC()
+	if err := s.checkWindow(ts, now, s.cfg.MeterUsageWindow, false); err != nil {
+		return "", err
+	}
+	key := caller.AccessKey
+	customer, ok := cat.CustomerByAccount(product.Code, key.AccountID)
+	if !ok || !customer.Status.Active() {
+		return "", Errorf(KindCustomerNotEntitled, "Account %s has no active agreement for product %s.", key.AccountID, product.Code)
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return "", Errorf(KindDryRun, "Request would have succeeded, but DryRun flag is set.")
+	}
+
+	rec := Record{
+		ID:                s.newID(),
+		Operation:         "MeterUsage",
+		Seller:            product.Seller,
+		ProductCode:       product.Code,
+		Identity:          IdentityWorkload,
+		CustomerAccountID: key.AccountID,
+		LicenseArn:        customer.LicenseArn,
+		Resource:          key.Workload(),
+		CallerAccountID:   key.AccountID,
+		AccessKeyID:       key.ID,
+		Dimension:         *in.UsageDimension,
+		Timestamp:         ts,
+		Quantity:          quantity,
+		Allocations:       allocs,
+		CreatedAt:         now,
+	}
+	if in.ClientToken != nil {
+		rec.ClientToken = *in.ClientToken
+	}
+	agentCore := key.Platform == PlatformAgentCore
+	if agentCore {
+		// AgentCore: idempotency by ClientToken, timestamp not rounded
+		// (docs/aws-api.md 7.2). A call without a token is always new.
+		token := rec.ClientToken
+		if token == "" {
+			token = "generated/" + rec.ID
+		}
+		rec.Key = joinKey("mu-token", rec.Resource, product.Code, token)
+		rec.Fingerprint = fingerprint(rec.Dimension, strconv.FormatInt(ts.UnixMilli(), 10), quantity, allocs)
+	} else {
+		// One record per workload, product, dimension and hour; the
+		// ClientToken SDKs send does not make a repeat new (7.1).
+		rec.Key = joinKey("mu-hour", rec.Resource, product.Code, rec.Dimension, hourOf(ts))
+		rec.Fingerprint = fingerprint("", "", quantity, allocs)
+	}
+
+	stored, err := s.store.PutRecords(ctx, []Record{rec})
+	if err != nil {
+		return "", err
+	}
+	got := stored[0]
+	switch {
+	case got.ID == rec.ID || got.Fingerprint == rec.Fingerprint:
+		return got.ID, nil
+	case agentCore:
+		return "", Errorf(KindIdempotencyConflict, "ClientToken %s was already used with different parameters.", quote(rec.ClientToken))
+	default:
+		return "", Errorf(KindDuplicateRequest, "Usage for dimension %s of product %s in hour %s was already metered with a different quantity or allocation (record %s).",
+			quote(rec.Dimension), product.Code, ts.Truncate(time.Hour).Format(time.RFC3339), got.ID)
+	}
+}
+
+// checkWindow applies the documented time windows: not older than window,
+// not in the future beyond skew and, for batches, not in last month once the
+// month-end cut-off has passed.
+func (s *Service) checkWindow(ts, now time.Time, window time.Duration, monthEnd bool) error {
+	if ts.After(now.Add(s.cfg.FutureSkew)) {
+		return Errorf(KindTimestampOutOfBounds, "Timestamp %s is in the future (now %s).", ts.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if ts.Before(now.Add(-window)) {
+		return Errorf(KindTimestampOutOfBounds, "Timestamp %s is more than %s in the past (now %s).", ts.Format(time.RFC3339), window, now.UTC().Format(time.RFC3339))
+	}
+	if monthEnd && s.cfg.MonthEndCutoff >= 0 {
+		u := now.UTC()
+		monthStart := time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if ts.Before(monthStart) && !u.Before(monthStart.Add(s.cfg.MonthEndCutoff)) {
+			return Errorf(KindTimestampOutOfBounds, "Timestamp %s is in the previous month, whose records were accepted until %s.", ts.Format(time.RFC3339), monthStart.Add(s.cfg.MonthEndCutoff).Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+func hourOf(ts time.Time) string {
+	return strconv.FormatInt(ts.Unix()-ts.Unix()%3600, 10)
+}
+
+func joinKey(parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0x1f)
+		}
+		b = append(b, p...)
+	}
+	return string(b)
+}
+
+// fingerprint digests what must be equal for a repeat to count as the same
+// record. Allocations compare as a set.
+func fingerprint(dimension, timestamp string, quantity int64, allocs []Allocation) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x1f%s\x1f%d", dimension, timestamp, quantity)
+	if allocs != nil {
+		sets := make([]string, len(allocs))
+		for i, a := range allocs {
+			sets[i] = strconv.FormatInt(a.Quantity, 10) + "\x1d" + tagSetKey(a.Tags)
+		}
+		sort.Strings(sets)
+		for _, s := range sets {
+			h.Write([]byte{0x1c})
+			h.Write([]byte(s))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func randomUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	x := hex.EncodeToString(b[:])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
