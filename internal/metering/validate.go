@@ -28,10 +28,10 @@ const (
 // Patterns from the model, kept verbatim. The tag pattern's " -=" is a range
 // from space to '=', as AWS's validator reads it too.
 const (
-	PatternProductCode   = `^[-a-zA-Z0-9/=:_.@]*$`
-	PatternCustomerAcct  = `^[0-9]+$`
-	PatternLicenseArn    = `^arn:aws[a-zA-Z-]*:[A-Za-z0-9][A-Za-z0-9_/.-]{0,62}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9][A-Za-z0-9:_/+=,@.-]{0,1023}$`
-	PatternTag           = `^[a-zA-Z0-9+ -=._:\/@]+$`
+	PatternProductCode    = `^[-a-zA-Z0-9/=:_.@]*$`
+	PatternCustomerAcct   = `^[0-9]+$`
+	PatternLicenseArn     = `^arn:aws[a-zA-Z-]*:[A-Za-z0-9][A-Za-z0-9_/.-]{0,62}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9][A-Za-z0-9:_/+=,@.-]{0,1023}$`
+	PatternTag            = `^[a-zA-Z0-9+ -=._:\/@]+$`
 	PatternUsageDimension = `[\s\S]+`
 )
 
