@@ -86,8 +86,8 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 		p, ok := cat.Product(*in.ProductCode)
 		// Another seller's product answers as if unknown: a tenant learns
 		// nothing about products it does not own.
-		if !ok || p.Seller != seller || p.Type != ProductSaaS {
-			return BatchMeterUsageOutput{}, Errorf(KindInvalidProductCode, "Product code %s is not a SaaS product of account %s.", quote(*in.ProductCode), seller)
+		if !ok || p.Seller != seller {
+			return BatchMeterUsageOutput{}, Errorf(KindInvalidProductCode, "Product code %s is not a product of account %s.", quote(*in.ProductCode), seller)
 		}
 		callProduct = &p
 	}

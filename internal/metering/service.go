@@ -208,11 +208,12 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 		return "", Errorf(KindInvalidEndpointRegion, "The endpoint region %s does not match the region of the workload (%s).", caller.Region, s.cfg.Region)
 	}
 	cat := s.Catalog()
+	// The product type does not restrict the operation: AWS documents no
+	// error for MeterUsage on a SaaS product, and real clients' smoke tests
+	// (wire-captures) meter one product both ways.
 	product, ok := cat.Product(*in.ProductCode)
-	if !ok || product.Type == ProductSaaS {
-		// SaaS products meter through BatchMeterUsage [inferred: AWS does not
-		// document the error, InvalidProductCode is the closest modelled one].
-		return "", Errorf(KindInvalidProductCode, "Product code %s is not valid for MeterUsage.", quote(*in.ProductCode))
+	if !ok {
+		return "", Errorf(KindInvalidProductCode, "Product code %s does not exist.", quote(*in.ProductCode))
 	}
 	if !product.HasDimension(*in.UsageDimension) {
 		return "", Errorf(KindInvalidUsageDimension, "Usage dimension %s is not defined for product %s.", quote(*in.UsageDimension), product.Code)

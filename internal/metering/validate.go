@@ -36,11 +36,27 @@ const (
 )
 
 var (
-	reProductCode  = regexp.MustCompile(PatternProductCode)
-	reCustomerAcct = regexp.MustCompile(PatternCustomerAcct)
-	reLicenseArn   = regexp.MustCompile(PatternLicenseArn)
-	reTag          = regexp.MustCompile(PatternTag)
+	reProductCode  = CompilePattern(PatternProductCode)
+	reCustomerAcct = CompilePattern(PatternCustomerAcct)
+	reLicenseArn   = CompilePattern(PatternLicenseArn)
+	reTag          = CompilePattern(PatternTag)
 )
+
+var bigRepeat = regexp.MustCompile(`(\[[^\]]*\])\{0,(\d+)\}`)
+
+// CompilePattern compiles a pattern from the API model. RE2 caps a repeat
+// count at 1000, so a class repeated {0,N} with N > 1000 (LicenseArn has
+// {0,1023}) is split into {0,1000}{0,N-1000}, which matches the same strings.
+func CompilePattern(pattern string) *regexp.Regexp {
+	return regexp.MustCompile(bigRepeat.ReplaceAllStringFunc(pattern, func(m string) string {
+		sub := bigRepeat.FindStringSubmatch(m)
+		n, _ := strconv.Atoi(sub[2])
+		if n <= 1000 {
+			return m
+		}
+		return fmt.Sprintf("%s{0,1000}%s{0,%d}", sub[1], sub[1], n-1000)
+	}))
+}
 
 // AllocationInput is one UsageAllocation as the client sent it. Pointers and
 // nil slices stand for absent members.

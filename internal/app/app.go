@@ -1,0 +1,133 @@
+// Package app opens and closes the whole meterd service: store, rules,
+// handlers and listener. cmd/meterd and the end-to-end tests share it, so
+// the tests start exactly what users run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meterd/meterd/internal/awsapi"
+	"github.com/meterd/meterd/internal/httpserver"
+	"github.com/meterd/meterd/internal/metering"
+	"github.com/meterd/meterd/internal/sqlite"
+	"github.com/meterd/meterd/internal/statefile"
+)
+
+// Config is everything `meterd serve` can be told.
+type Config struct {
+	Listen    string // host:port; default 127.0.0.1:8080
+	Database  string // SQLite file; default meterd.db
+	StateFile string // optional state file applied at start
+	Region    string // overrides the state file's region; default us-east-1
+	Rules     metering.Config
+	Logger    *slog.Logger
+	Clock     metering.Clock
+}
+
+// App is a running meterd.
+type App struct {
+	Service    *metering.Service
+	Store      *sqlite.DB
+	DemoLoaded bool // the built-in demo state was applied
+	server     *httpserver.Server
+	logger     *slog.Logger
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Open starts meterd. With no state file on an empty database it applies
+// the built-in demo state.
+func Open(ctx context.Context, cfg Config) (a *App, err error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.Database == "" {
+		cfg.Database = "meterd.db"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = metering.SystemClock{}
+	}
+	a = &App{logger: cfg.Logger}
+
+	store, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.Database, err)
+	}
+	a.Store = store
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+
+	var file *statefile.File
+	if cfg.StateFile != "" {
+		if file, err = statefile.Load(cfg.StateFile, cfg.Clock.Now()); err != nil {
+			return nil, err
+		}
+	} else {
+		current, err := store.LoadState(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(current.Accounts) == 0 {
+			file = statefile.Demo(cfg.Clock.Now())
+			a.DemoLoaded = true
+		}
+	}
+	if file != nil {
+		for _, w := range file.Warnings {
+			cfg.Logger.Warn("state file", "warning", w.String())
+		}
+	}
+
+	rules := cfg.Rules
+	rules.Region = cfg.Region
+	if rules.Region == "" && file != nil {
+		rules.Region = file.State.Region
+	}
+	svc, err := metering.NewService(ctx, metering.Options{Store: store, Clock: cfg.Clock, NewID: uuid.NewString}, rules)
+	if err != nil {
+		return nil, err
+	}
+	a.Service = svc
+	if file != nil {
+		if err := svc.ApplyState(ctx, file.State); err != nil {
+			return nil, file.Explain(err)
+		}
+	}
+
+	handler := awsapi.New(awsapi.Options{Service: svc, Logger: cfg.Logger, Clock: cfg.Clock})
+	a.server, err = httpserver.Listen(cfg.Listen, httpserver.Routes{DataPlane: handler}, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Addr is the address meterd listens on.
+func (a *App) Addr() string { return a.server.Addr() }
+
+// Endpoint is the URL SDKs use as their endpoint.
+func (a *App) Endpoint() string { return "http://" + a.Addr() }
+
+// Close drains in-flight requests, then closes the store. Later calls
+// return the first call's result.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.closeErr = errors.Join(a.server.Close(ctx), a.Store.Close())
+	})
+	return a.closeErr
+}
