@@ -66,10 +66,10 @@ func New(opts Options) *Handler {
 		}
 	}
 	h.ops = map[string]operation{
-		MeteringPrefix + "MeterUsage":          h.meterUsage,
-		MeteringPrefix + "BatchMeterUsage":     h.batchMeterUsage,
-		MeteringPrefix + "RegisterUsage":       unavailable("RegisterUsage"),
-		MeteringPrefix + "ResolveCustomer":     unavailable("ResolveCustomer"),
+		MeteringPrefix + "MeterUsage":         h.meterUsage,
+		MeteringPrefix + "BatchMeterUsage":    h.batchMeterUsage,
+		MeteringPrefix + "RegisterUsage":      unavailable("RegisterUsage"),
+		MeteringPrefix + "ResolveCustomer":    unavailable("ResolveCustomer"),
 		EntitlementPrefix + "GetEntitlements": unavailable("GetEntitlements"),
 	}
 	return h
