@@ -260,3 +260,20 @@ func TestMeterUsageConcurrentIdenticalSDK(t *testing.T) {
 		t.Fatalf("stored %d records, want 1", n)
 	}
 }
+
+// TestStoreFailureSDK: when the store cannot commit, the client gets a
+// typed InternalServiceErrorException (500, retried by SDKs) and the
+// process keeps serving.
+func TestStoreFailureSDK(t *testing.T) {
+	s := start(t, serverOpts{})
+	s.Store.Close()
+	_, err := s.client(buyerKey).MeterUsage(ctx, meterInput("ami-1", "hours", s.clock.Now(), 1))
+	wantType[*types.InternalServiceErrorException](t, err)
+	var re interface{ HTTPStatusCode() int }
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 500 {
+		t.Fatalf("status: %v", err)
+	}
+	// Refusals that need no store still work.
+	_, err = s.client(buyerKey).MeterUsage(ctx, meterInput("ami-1", "nope", s.clock.Now(), 1))
+	wantType[*types.InvalidUsageDimensionException](t, err)
+}

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/meterd/meterd/internal/app"
 	"github.com/meterd/meterd/internal/metering"
-	"github.com/meterd/meterd/internal/sqlite"
 )
 
 func usage(ctx context.Context, args []string, stdout io.Writer) error {
@@ -40,7 +40,7 @@ func usage(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	store, err := sqlite.Open(ctx, *database, sqlite.Options{})
+	store, err := app.OpenStore(ctx, *database)
 	if err != nil {
 		return err
 	}

@@ -131,3 +131,9 @@ func (a *App) Close() error {
 	})
 	return a.closeErr
 }
+
+// OpenStore opens the store behind a database path, for commands that read
+// it without serving (meterd usage). Only this package picks a store.
+func OpenStore(ctx context.Context, database string) (metering.Store, error) {
+	return sqlite.Open(ctx, database, sqlite.Options{})
+}
