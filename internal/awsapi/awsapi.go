@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,7 +33,8 @@ type Handler struct {
 	svc      *metering.Service
 	verifier *sigv4.Verifier
 	logger   *slog.Logger
-	ops      map[string]operation
+	ops      map[string]operation // awsJson1_1, by X-Amz-Target
+	cborOps  map[string]operation // RPC v2 CBOR, by service.operation from the path
 }
 
 // Options configure a Handler.
@@ -69,8 +71,8 @@ func New(opts Options) *Handler {
 		MeteringPrefix + "MeterUsage":         h.meterUsage,
 		MeteringPrefix + "BatchMeterUsage":    h.batchMeterUsage,
 		MeteringPrefix + "RegisterUsage":      unavailable("RegisterUsage"),
-		MeteringPrefix + "ResolveCustomer":    unavailable("ResolveCustomer"),
-		EntitlementPrefix + "GetEntitlements": unavailable("GetEntitlements"),
+		MeteringPrefix + "ResolveCustomer":    h.resolveCustomer,
+		EntitlementPrefix + "GetEntitlements": h.getEntitlements,
 	}
 	return h
 }
@@ -80,8 +82,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := uuid.NewString()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	start := time.Now()
-	target := r.Header.Get("X-Amz-Target")
-	code, err := h.serve(w, r, target)
+	target, c, ops := h.route(r)
+	code, err := h.serve(w, r, target, c, ops)
 	level := slog.LevelInfo
 	if code == "InternalServiceErrorException" {
 		level = slog.LevelError
@@ -100,12 +102,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.logger.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
+// codec is one wire protocol SDKs use: awsJson1_1 for everything, and
+// Smithy RPC v2 CBOR, which the Go SDK prefers for GetEntitlements (4).
+type codec interface {
+	checkContentType(contentType string) error
+	writeResult(w http.ResponseWriter, v any)
+	writeError(w http.ResponseWriter, e *awsproto.Error)
+}
+
+type jsonCodec struct{}
+
+func (jsonCodec) checkContentType(ct string) error                    { return awsproto.CheckContentType(ct) }
+func (jsonCodec) writeResult(w http.ResponseWriter, v any)            { awsproto.WriteJSON(w, v) }
+func (jsonCodec) writeError(w http.ResponseWriter, e *awsproto.Error) { awsproto.WriteError(w, e) }
+
+// route picks the protocol from the request's form: an RPC v2 path
+// (matched by suffix, since a custom endpoint may add a prefix) or the
+// X-Amz-Target header of awsJson1_1.
+func (h *Handler) route(r *http.Request) (target string, c codec, ops map[string]operation) {
+	const svcMark, opMark = "/service/", "/operation/"
+	if i := strings.LastIndex(r.URL.Path, svcMark); i >= 0 {
+		rest := r.URL.Path[i+len(svcMark):]
+		if svc, op, ok := strings.Cut(rest, opMark); ok && svc != "" && op != "" && !strings.Contains(op, "/") {
+			return svc + "." + op, cborCodec{}, h.cborOps
+		}
+	}
+	return r.Header.Get("X-Amz-Target"), jsonCodec{}, h.ops
+}
+
+// regionalErrors are the operations whose model has its own error for a
+// request signed for another region.
+var regionalErrors = map[string]bool{
+	MeteringPrefix + "MeterUsage":    true, // InvalidEndpointRegionException
+	MeteringPrefix + "RegisterUsage": true, // InvalidRegionException
+}
+
 // serve returns the error code it answered with, if any, and the error
 // behind it for the log.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, target string) (string, error) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, target string, c codec, ops map[string]operation) (string, error) {
 	fail := func(err error) (string, error) {
 		e := wireError(err)
-		awsproto.WriteError(w, e)
+		c.writeError(w, e)
 		return e.Code, err
 	}
 	if r.Method != http.MethodPost {
@@ -123,19 +160,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, target string) (
 		}
 		return fail(err)
 	}
-	op, ok := h.ops[target]
+	op, ok := ops[target]
 	if !ok {
 		return fail(awsproto.Errorf(http.StatusBadRequest, "UnknownOperationException",
 			"Operation %q is not an operation of the Marketplace Metering or Entitlement services.", target))
 	}
 	region := h.svc.Config().Region
-	// MeterUsage reports a foreign region as InvalidEndpointRegionException,
-	// its modelled error; elsewhere it is a signature scoped to the wrong region.
-	if auth.Region != region && target != MeteringPrefix+"MeterUsage" {
+	if auth.Region != region && !regionalErrors[target] {
 		return fail(awsproto.Errorf(http.StatusForbidden, sigv4.CodeInvalid,
 			"Credential should be scoped to a valid region, not '%s'. This endpoint serves '%s'.", auth.Region, region))
 	}
-	if err := awsproto.CheckContentType(r.Header.Get("Content-Type")); err != nil {
+	if err := c.checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return fail(err)
 	}
 	caller, _ := h.svc.Caller(auth.AccessKeyID, auth.Region)
@@ -143,7 +178,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, target string) (
 	if err != nil {
 		return fail(err)
 	}
-	awsproto.WriteJSON(w, out)
+	c.writeResult(w, out)
 	return "", nil
 }
 

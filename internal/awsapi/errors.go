@@ -34,6 +34,14 @@ var wireErrors = map[metering.Kind]struct {
 	metering.KindDryRun:      {http.StatusPreconditionFailed, "DryRunOperation"},
 	metering.KindThrottling:  {http.StatusBadRequest, "ThrottlingException"},
 	metering.KindUnavailable: {http.StatusBadRequest, "DisabledApiException"},
+	// ExpiredTokenException shares its name with STS's expired-session
+	// error; SDKs map both to the modelled ResolveCustomer type (3).
+	metering.KindInvalidToken:            {http.StatusBadRequest, "InvalidTokenException"},
+	metering.KindExpiredToken:            {http.StatusBadRequest, "ExpiredTokenException"},
+	metering.KindInvalidParameter:        {http.StatusBadRequest, "InvalidParameterException"},
+	metering.KindInvalidPublicKeyVersion: {http.StatusBadRequest, "InvalidPublicKeyVersionException"},
+	metering.KindPlatformNotSupported:    {http.StatusBadRequest, "PlatformNotSupportedException"},
+	metering.KindInvalidRegion:           {http.StatusBadRequest, "InvalidRegionException"},
 }
 
 // wireError converts err to the wire envelope. Internal errors keep their

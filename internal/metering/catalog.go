@@ -1,5 +1,7 @@
 package metering
 
+import "sort"
+
 // Catalog is an immutable, indexed snapshot of the reference data, read on
 // every request without touching the store.
 type Catalog struct {
@@ -10,6 +12,7 @@ type Catalog struct {
 	byAccount    map[string]Customer // product \x00 account id
 	byIdentifier map[string]Customer // product \x00 customer identifier
 	byLicense    map[string]Customer // license ARN
+	tokens       map[string]RegistrationToken
 	state        State
 }
 
@@ -24,6 +27,7 @@ func NewCatalog(st State) *Catalog {
 		byAccount:    map[string]Customer{},
 		byIdentifier: map[string]Customer{},
 		byLicense:    map[string]Customer{},
+		tokens:       map[string]RegistrationToken{},
 		state:        st,
 	}
 	for _, a := range st.Accounts {
@@ -44,6 +48,9 @@ func NewCatalog(st State) *Catalog {
 		if cu.LicenseArn != "" {
 			c.byLicense[cu.LicenseArn] = cu
 		}
+	}
+	for _, t := range st.RegistrationTokens {
+		c.tokens[t.Token] = t
 	}
 	return c
 }
@@ -79,4 +86,22 @@ func (c *Catalog) CustomerByIdentifier(product, identifier string) (Customer, bo
 func (c *Catalog) CustomerByLicense(arn string) (Customer, bool) {
 	cu, ok := c.byLicense[arn]
 	return cu, ok
+}
+
+// RegistrationToken returns the token with the given text.
+func (c *Catalog) RegistrationToken(token string) (RegistrationToken, bool) {
+	t, ok := c.tokens[token]
+	return t, ok
+}
+
+// Customers returns the product's customers sorted by account id.
+func (c *Catalog) Customers(product string) []Customer {
+	var out []Customer
+	for _, cu := range c.byAccount {
+		if cu.Product == product {
+			out = append(out, cu)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
+	return out
 }

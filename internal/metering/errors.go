@@ -28,6 +28,12 @@ const (
 	KindDryRun // the "success" answer to a DryRun request
 	KindThrottling
 	KindUnavailable // an operation this version does not serve
+	KindInvalidToken
+	KindExpiredToken
+	KindInvalidParameter
+	KindInvalidPublicKeyVersion
+	KindPlatformNotSupported
+	KindInvalidRegion
 )
 
 var kindNames = map[Kind]string{
@@ -47,6 +53,12 @@ var kindNames = map[Kind]string{
 	KindDryRun:                    "dry run",
 	KindThrottling:                "throttling",
 	KindUnavailable:               "unavailable",
+	KindInvalidToken:              "invalid token",
+	KindExpiredToken:              "expired token",
+	KindInvalidParameter:          "invalid parameter",
+	KindInvalidPublicKeyVersion:   "invalid public key version",
+	KindPlatformNotSupported:      "platform not supported",
+	KindInvalidRegion:             "invalid region",
 }
 
 func (k Kind) String() string { return kindNames[k] }

@@ -78,6 +78,7 @@ type TagInput struct {
 type violations struct {
 	general []string
 	tags    []string
+	kind    Kind // of general violations; zero means KindValidation
 }
 
 func (v *violations) add(tag bool, value, path, constraint string) {
@@ -91,7 +92,11 @@ func (v *violations) add(tag bool, value, path, constraint string) {
 
 func (v *violations) err() error {
 	if len(v.general) > 0 {
-		return Errorf(KindValidation, "%s", detected(v.general))
+		kind := v.kind
+		if kind == 0 {
+			kind = KindValidation
+		}
+		return Errorf(kind, "%s", detected(v.general))
 	}
 	if len(v.tags) > 0 {
 		return Errorf(KindInvalidTag, "%s", detected(v.tags))
