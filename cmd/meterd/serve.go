@@ -21,6 +21,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Database, "database", envDefault("database", "meterd.db"), "SQLite database file ($METERD_DATABASE)")
 	fs.StringVar(&cfg.StateFile, "state", envDefault("state", ""), "state file to apply at start ($METERD_STATE); none on an empty database loads the demo state")
 	fs.StringVar(&cfg.Region, "region", envDefault("region", ""), "region served; default the state file's, else us-east-1 ($METERD_REGION)")
+	fs.StringVar(&cfg.RegisterUsageKeys, "register-usage-keys", envDefault("register-usage-keys", ""), "directory of N.pem RSA private keys for RegisterUsage key versions; missing versions are generated ($METERD_REGISTER_USAGE_KEYS)")
 	logFormat := fs.String("log-format", envDefault("log-format", "text"), "log format: text or json ($METERD_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error ($METERD_LOG_LEVEL)")
 	meterWindow := fs.String("meter-usage-window", envDefault("meter-usage-window", def.MeterUsageWindow.String()), "how old a MeterUsage timestamp may be ($METERD_METER_USAGE_WINDOW)")

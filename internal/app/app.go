@@ -16,6 +16,7 @@ import (
 	"github.com/meterd/meterd/internal/awsapi"
 	"github.com/meterd/meterd/internal/httpserver"
 	"github.com/meterd/meterd/internal/metering"
+	"github.com/meterd/meterd/internal/registersig"
 	"github.com/meterd/meterd/internal/sqlite"
 	"github.com/meterd/meterd/internal/statefile"
 )
@@ -26,9 +27,12 @@ type Config struct {
 	Database  string // SQLite file; default meterd.db
 	StateFile string // optional state file applied at start
 	Region    string // overrides the state file's region; default us-east-1
-	Rules     metering.Config
-	Logger    *slog.Logger
-	Clock     metering.Clock
+	// RegisterUsageKeys is a directory of N.pem private keys for
+	// RegisterUsage key versions; meterd generates keys it is not given.
+	RegisterUsageKeys string
+	Rules             metering.Config
+	Logger            *slog.Logger
+	Clock             metering.Clock
 }
 
 // App is a running meterd.
@@ -96,7 +100,21 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	if rules.Region == "" && file != nil {
 		rules.Region = file.State.Region
 	}
-	svc, err := metering.NewService(ctx, metering.Options{Store: store, Clock: cfg.Clock, NewID: uuid.NewString}, rules)
+	opts := metering.Options{Store: store, Clock: cfg.Clock, NewID: uuid.NewString}
+	// RegisterUsage needs a store that keeps signing keys and registrations.
+	var keys *registersig.Keys
+	keyStore, hasKeys := any(store).(metering.SigningKeyStore)
+	regStore, hasRegs := any(store).(metering.RegistrationStore)
+	if hasKeys && hasRegs {
+		keys = registersig.New(keyStore, cfg.Clock)
+		opts.Signer, opts.Registrations = keys, regStore
+		if cfg.RegisterUsageKeys != "" {
+			if err := keys.LoadDir(ctx, cfg.RegisterUsageKeys); err != nil {
+				return nil, err
+			}
+		}
+	}
+	svc, err := metering.NewService(ctx, opts, rules)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +126,28 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 
 	handler := awsapi.New(awsapi.Options{Service: svc, Logger: cfg.Logger, Clock: cfg.Clock})
-	a.server, err = httpserver.Listen(cfg.Listen, httpserver.Routes{DataPlane: handler}, cfg.Logger)
+	routes := httpserver.Routes{DataPlane: handler}
+	if keys != nil {
+		routes.RegisterUsageKeys = keys.Handler(func(version int) bool { return knownKeyVersion(svc, version) })
+	}
+	a.server, err = httpserver.Listen(cfg.Listen, routes, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// knownKeyVersion reports whether any product uses a public-key version,
+// so that meterd serves (and generates) only keys someone can ask for.
+func knownKeyVersion(svc *metering.Service, version int) bool {
+	for _, p := range svc.Catalog().State().Products {
+		for _, v := range p.PublicKeyVersionsOrDefault() {
+			if v == version {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Addr is the address meterd listens on.

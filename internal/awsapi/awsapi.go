@@ -62,15 +62,10 @@ func New(opts Options) *Handler {
 		Now:     clock.Now,
 		Secret:  opts.Service.Secret,
 	}
-	unavailable := func(name string) operation {
-		return func(context.Context, metering.Caller, []byte) (any, error) {
-			return nil, metering.Errorf(metering.KindUnavailable, "%s is not served by this version of meterd.", name)
-		}
-	}
 	h.ops = map[string]operation{
 		MeteringPrefix + "MeterUsage":         h.meterUsage,
 		MeteringPrefix + "BatchMeterUsage":    h.batchMeterUsage,
-		MeteringPrefix + "RegisterUsage":      unavailable("RegisterUsage"),
+		MeteringPrefix + "RegisterUsage":      h.registerUsage,
 		MeteringPrefix + "ResolveCustomer":    h.resolveCustomer,
 		EntitlementPrefix + "GetEntitlements": h.getEntitlements,
 	}

@@ -28,6 +28,8 @@ type Routes struct {
 	// DataPlane serves the AWS APIs: any path not claimed below, because an
 	// SDK's custom endpoint may carry a path prefix.
 	DataPlane http.Handler
+	// RegisterUsageKeys serves GET /keys/register-usage/{N}.pem.
+	RegisterUsageKeys http.Handler
 }
 
 // Listen binds addr and starts serving.
@@ -41,6 +43,9 @@ func Listen(addr string, routes Routes, logger *slog.Logger) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	if routes.RegisterUsageKeys != nil {
+		mux.Handle("GET /keys/register-usage/{file}", routes.RegisterUsageKeys)
+	}
 	mux.Handle("/", routes.DataPlane)
 	s := &Server{
 		ln:     ln,

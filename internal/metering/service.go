@@ -51,6 +51,9 @@ type Service struct {
 	newID   func() string
 	catalog atomic.Pointer[Catalog]
 	applyMu sync.Mutex
+
+	signer        RegistrationSigner
+	registrations RegistrationStore
 }
 
 // Options are the Service's injected dependencies.
@@ -58,6 +61,10 @@ type Options struct {
 	Store Store
 	Clock Clock         // default SystemClock
 	NewID func() string // MeteringRecordId generator; default a random UUID
+	// Signer and Registrations serve RegisterUsage; without them it
+	// answers that it is unavailable.
+	Signer        RegistrationSigner
+	Registrations RegistrationStore
 }
 
 // NewService loads the reference data from the store.
@@ -78,7 +85,7 @@ func NewService(ctx context.Context, opts Options, cfg Config) (*Service, error)
 	if cfg.FutureSkew == 0 {
 		cfg.FutureSkew = def.FutureSkew
 	}
-	s := &Service{store: opts.Store, clock: opts.Clock, cfg: cfg, newID: opts.NewID}
+	s := &Service{store: opts.Store, clock: opts.Clock, cfg: cfg, newID: opts.NewID, signer: opts.Signer, registrations: opts.Registrations}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
