@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -16,15 +17,17 @@ import (
 	"github.com/meterd/meterd/internal/awsapi"
 	"github.com/meterd/meterd/internal/httpserver"
 	"github.com/meterd/meterd/internal/metering"
+	"github.com/meterd/meterd/internal/postgres"
 	"github.com/meterd/meterd/internal/registersig"
 	"github.com/meterd/meterd/internal/sqlite"
 	"github.com/meterd/meterd/internal/statefile"
+	"github.com/meterd/meterd/internal/webhook"
 )
 
 // Config is everything `meterd serve` can be told.
 type Config struct {
 	Listen    string // host:port; default 127.0.0.1:8080
-	Database  string // SQLite file; default meterd.db
+	Database  string // SQLite file, or postgres:// URL for PostgreSQL; default meterd.db
 	StateFile string // optional state file applied at start
 	Region    string // overrides the state file's region; default us-east-1
 	// RegisterUsageKeys is a directory of N.pem private keys for
@@ -38,10 +41,11 @@ type Config struct {
 // App is a running meterd.
 type App struct {
 	Service    *metering.Service
-	Store      *sqlite.DB
+	Store      metering.Store
 	DemoLoaded bool // the built-in demo state was applied
 	server     *httpserver.Server
 	logger     *slog.Logger
+	webhooks   *webhook.Dispatcher
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -63,9 +67,9 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a = &App{logger: cfg.Logger}
 
-	store, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: cfg.Logger})
+	store, err := openStore(ctx, cfg.Database, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", cfg.Database, err)
+		return nil, err
 	}
 	a.Store = store
 	defer func() {
@@ -114,6 +118,10 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 			}
 		}
 	}
+	outbox, hasOutbox := any(store).(metering.Outbox)
+	if hasOutbox {
+		opts.Outbox = outbox
+	}
 	svc, err := metering.NewService(ctx, opts, rules)
 	if err != nil {
 		return nil, err
@@ -133,6 +141,9 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	a.server, err = httpserver.Listen(cfg.Listen, routes, cfg.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if hasOutbox {
+		a.webhooks = webhook.Start(outbox, webhook.Options{Logger: cfg.Logger, Clock: cfg.Clock})
 	}
 	return a, nil
 }
@@ -162,13 +173,66 @@ func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		a.closeErr = errors.Join(a.server.Close(ctx), a.Store.Close())
+		err := a.server.Close(ctx)
+		if a.webhooks != nil {
+			a.webhooks.Stop()
+		}
+		a.closeErr = errors.Join(err, a.Store.Close())
 	})
 	return a.closeErr
 }
 
-// OpenStore opens the store behind a database path, for commands that read
-// it without serving (meterd usage). Only this package picks a store.
+// OpenStore opens the store behind a database path or URL, for commands
+// that read it without serving (meterd usage). Only this package picks a
+// store.
 func OpenStore(ctx context.Context, database string) (metering.Store, error) {
-	return sqlite.Open(ctx, database, sqlite.Options{})
+	return openStore(ctx, database, nil)
+}
+
+// openStore picks the store: PostgreSQL for a postgres:// or postgresql://
+// URL, else SQLite on the file named. Either migrates the schema on open.
+func openStore(ctx context.Context, database string, log *slog.Logger) (metering.Store, error) {
+	if postgres.IsDSN(database) {
+		db, err := postgres.Open(ctx, database, postgres.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", DatabaseName(database), err)
+		}
+		return db, nil
+	}
+	db, err := sqlite.Open(ctx, database, sqlite.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", database, err)
+	}
+	return db, nil
+}
+
+// Migrate brings the schema of a database up to date and returns a line
+// saying where it stands, for `meterd migrate`. Opening a store migrates
+// too; Migrate is for doing it ahead of a rollout.
+func Migrate(ctx context.Context, database string, log *slog.Logger) (string, error) {
+	if postgres.IsDSN(database) {
+		v, err := postgres.Migrate(ctx, database, postgres.Options{Logger: log})
+		if err != nil {
+			return "", fmt.Errorf("migrate %s: %w", DatabaseName(database), err)
+		}
+		return fmt.Sprintf("%s: schema version %d", DatabaseName(database), v), nil
+	}
+	db, err := sqlite.Open(ctx, database, sqlite.Options{Logger: log})
+	if err != nil {
+		return "", fmt.Errorf("migrate %s: %w", database, err)
+	}
+	return database + ": schema up to date", db.Close()
+}
+
+// DatabaseName is database fit for logs and banners: a URL's password is
+// masked.
+func DatabaseName(database string) string {
+	u, err := url.Parse(database)
+	if err != nil || u.User == nil {
+		return database
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

@@ -181,7 +181,7 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 		}
 
 		out.Results[i] = RecordResult{Index: i, Status: StatusCustomerNotSubscribed}
-		if !found || !customer.Status.Active() {
+		if !found || !customer.ActiveAt(now) {
 			continue
 		}
 		rec := Record{

@@ -113,7 +113,7 @@ func (s *Service) GetEntitlements(ctx context.Context, caller Caller, in GetEnti
 	}
 	var all []EntitlementRecord
 	for _, cu := range cat.Customers(product.Code) {
-		if !cu.Status.Active() || !match(FilterCustomerIdentifier, cu.CustomerIdentifier) ||
+		if !cu.ActiveAt(s.clock.Now()) || !match(FilterCustomerIdentifier, cu.CustomerIdentifier) ||
 			!match(FilterCustomerAccountID, cu.AccountID) || !match(FilterLicenseArn, cu.LicenseArn) {
 			continue
 		}

@@ -93,12 +93,6 @@ func (s SubscriptionStatus) Valid() bool {
 	return false
 }
 
-// Active reports whether usage may be metered under this status. AWS accepts
-// final metering while an unsubscribe is pending.
-func (s SubscriptionStatus) Active() bool {
-	return s == StatusSubscribed || s == StatusUnsubscribePending
-}
-
 // Account is an AWS account, seller or buyer.
 type Account struct {
 	ID         string
@@ -134,6 +128,12 @@ type Product struct {
 	Dimensions        []string
 	Agreements        AgreementMode
 	PublicKeyVersions []int
+	// FulfillmentURL receives the buyer's registration token when the
+	// buyer subscribes, as the buyer's browser posts it on AWS.
+	FulfillmentURL string
+	// Webhooks receive the product's subscription and entitlement
+	// notifications in SNS's message format.
+	Webhooks []string
 }
 
 // HasDimension reports whether d is one of the product's dimensions.
@@ -154,6 +154,23 @@ type Customer struct {
 	LicenseArn         string
 	Status             SubscriptionStatus
 	Entitlements       []Entitlement
+	// PendingUntil ends an unsubscribe-pending window: metering is accepted
+	// before it and refused after. Zero: no end set.
+	PendingUntil time.Time
+	OfferID      string
+	FreeTrial    bool
+}
+
+// ActiveAt reports whether usage may be metered at now. AWS accepts final
+// metering while an unsubscribe is pending (docs/aws-api.md 7.9).
+func (c Customer) ActiveAt(now time.Time) bool {
+	switch c.Status {
+	case StatusSubscribed:
+		return true
+	case StatusUnsubscribePending:
+		return c.PendingUntil.IsZero() || now.Before(c.PendingUntil)
+	}
+	return false
 }
 
 // Entitlement is what GetEntitlements returns for a customer and dimension.

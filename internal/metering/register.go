@@ -115,7 +115,7 @@ func (s *Service) RegisterUsage(ctx context.Context, caller Caller, in RegisterU
 	now := s.clock.Now()
 	if !registered {
 		cu, ok := cat.CustomerByAccount(product.Code, key.AccountID)
-		if !ok || !cu.Status.Active() {
+		if !ok || !cu.ActiveAt(now) {
 			return RegisterUsageOutput{}, Errorf(KindCustomerNotEntitled, "Account %s has no active agreement for product %s.", key.AccountID, product.Code)
 		}
 		if err := s.registrations.PutRegistration(ctx, Registration{Resource: workload, ProductCode: product.Code, AccountID: key.AccountID, At: now}); err != nil {

@@ -30,16 +30,20 @@ type Config struct {
 	// FutureSkew is how far in the future a timestamp may be. AWS documents
 	// nothing; meterd allows small clock skew only [inferred, docs/aws-api.md 7.3].
 	FutureSkew time.Duration
+	// UnsubscribeWindow is how long an unsubscribe stays pending, metering
+	// still accepted. The Seller Guide speaks of about an hour.
+	UnsubscribeWindow time.Duration
 }
 
 // DefaultConfig returns AWS's currently documented values.
 func DefaultConfig() Config {
 	return Config{
-		Region:           "us-east-1",
-		MeterUsageWindow: 6 * time.Hour,
-		BatchWindow:      24 * time.Hour,
-		MonthEndCutoff:   6 * time.Hour,
-		FutureSkew:       5 * time.Minute,
+		Region:            "us-east-1",
+		MeterUsageWindow:  6 * time.Hour,
+		BatchWindow:       24 * time.Hour,
+		MonthEndCutoff:    6 * time.Hour,
+		FutureSkew:        5 * time.Minute,
+		UnsubscribeWindow: defaultUnsubscribePending,
 	}
 }
 
@@ -54,6 +58,7 @@ type Service struct {
 
 	signer        RegistrationSigner
 	registrations RegistrationStore
+	outbox        Outbox
 }
 
 // Options are the Service's injected dependencies.
@@ -65,6 +70,8 @@ type Options struct {
 	// answers that it is unavailable.
 	Signer        RegistrationSigner
 	Registrations RegistrationStore
+	// Outbox keeps webhook notifications; without it none are sent.
+	Outbox Outbox
 }
 
 // NewService loads the reference data from the store.
@@ -85,7 +92,10 @@ func NewService(ctx context.Context, opts Options, cfg Config) (*Service, error)
 	if cfg.FutureSkew == 0 {
 		cfg.FutureSkew = def.FutureSkew
 	}
-	s := &Service{store: opts.Store, clock: opts.Clock, cfg: cfg, newID: opts.NewID, signer: opts.Signer, registrations: opts.Registrations}
+	if cfg.UnsubscribeWindow == 0 {
+		cfg.UnsubscribeWindow = def.UnsubscribeWindow
+	}
+	s := &Service{store: opts.Store, clock: opts.Clock, cfg: cfg, newID: opts.NewID, signer: opts.Signer, registrations: opts.Registrations, outbox: opts.Outbox}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
@@ -143,13 +153,73 @@ func (s *Service) ApplyState(ctx context.Context, st State) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	Normalize(&st)
-	if err := Check(st, s.Catalog()); err != nil {
+	before := s.Catalog()
+	if err := Check(st, before); err != nil {
 		return err
 	}
 	if err := s.store.ApplyState(ctx, st); err != nil {
 		return fmt.Errorf("apply state: %w", err)
 	}
-	return s.reload(ctx)
+	if err := s.reload(ctx); err != nil {
+		return err
+	}
+	// A changed entitlement of an existing customer is announced, as AWS
+	// sends entitlement-updated; new customers get subscribe-success instead.
+	after := s.Catalog()
+	var ns []Notification
+	for _, c := range st.Customers {
+		old, existed := before.CustomerByAccount(c.Product, c.AccountID)
+		if !existed || sameEntitlements(old.Entitlements, c.Entitlements) {
+			continue
+		}
+		p, _ := after.Product(c.Product)
+		cu, _ := after.CustomerByAccount(c.Product, c.AccountID)
+		ns = append(ns, s.notifications(p, cu, ActionEntitlementUpdated, time.Time{})...)
+	}
+	if s.outbox == nil || len(ns) == 0 {
+		return nil
+	}
+	return s.outbox.Enqueue(ctx, ns)
+}
+
+func sameEntitlements(a, b []Entitlement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Dimension != y.Dimension || !x.Expires.Equal(y.Expires) || !sameValue(x.Value, y.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameValue(a, b EntitlementValue) bool {
+	eq := func(x, y any) bool { return fmt.Sprint(x) == fmt.Sprint(y) }
+	deref := func(v EntitlementValue) [4]any {
+		var out [4]any
+		if v.Integer != nil {
+			out[0] = *v.Integer
+		}
+		if v.Double != nil {
+			out[1] = *v.Double
+		}
+		if v.Boolean != nil {
+			out[2] = *v.Boolean
+		}
+		if v.String != nil {
+			out[3] = *v.String
+		}
+		return out
+	}
+	x, y := deref(a), deref(b)
+	for i := range x {
+		if !eq(x[i], y[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Caller is an authenticated principal: an access key, the account it acts
@@ -232,7 +302,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 	}
 	key := caller.AccessKey
 	customer, ok := cat.CustomerByAccount(product.Code, key.AccountID)
-	if !ok || !customer.Status.Active() {
+	if !ok || !customer.ActiveAt(now) {
 		return "", Errorf(KindCustomerNotEntitled, "Account %s has no active agreement for product %s.", key.AccountID, product.Code)
 	}
 	if in.DryRun != nil && *in.DryRun {

@@ -2,6 +2,7 @@ package metering
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -28,6 +29,11 @@ func (e *StateError) Error() string {
 }
 
 var reAccountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
 
 // Check validates st on its own and against the reference data already
 // known (base, which may be nil). It returns nil or a *StateError.
@@ -105,6 +111,14 @@ func Check(st State, base *Catalog) error {
 				bad(fmt.Sprintf("%s.dimensions[%d]", p, j), "dimension %q is listed twice", d)
 			}
 			dims[d] = true
+		}
+		if pr.FulfillmentURL != "" && !httpURL(pr.FulfillmentURL) {
+			bad(p+".fulfillment_url", "fulfillment URL %q must be an absolute http or https URL", pr.FulfillmentURL)
+		}
+		for j, h := range pr.Webhooks {
+			if !httpURL(h) {
+				bad(fmt.Sprintf("%s.webhooks[%d]", p, j), "webhook %q must be an absolute http or https URL", h)
+			}
 		}
 		for j, v := range pr.PublicKeyVersions {
 			if v < 1 {
@@ -189,11 +203,16 @@ func Check(st State, base *Catalog) error {
 		return false
 	}
 
+	tokens := map[string]bool{}
 	for i, t := range st.RegistrationTokens {
 		p := fmt.Sprintf("registration_tokens[%d]", i)
 		if t.Token == "" {
 			bad(p+".token", "a registration token must not be empty")
 		}
+		if tokens[t.Token] {
+			bad(p+".token", "this registration token is listed twice")
+		}
+		tokens[t.Token] = true
 		if _, ok := product(t.Product); !ok {
 			bad(p+".product", "product %q is not defined", t.Product)
 		} else if !hasCustomer(t.Product, t.AccountID) {

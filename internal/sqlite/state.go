@@ -60,18 +60,26 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := exec(`INSERT INTO products (code, seller, type, agreements, dimensions, public_key_versions) VALUES (?, ?, ?, ?, ?, ?)
+		hooks, err := jsonList(p.Webhooks)
+		if err != nil {
+			return err
+		}
+		if err := exec(`INSERT INTO products (code, seller, type, agreements, dimensions, public_key_versions, fulfillment_url, webhooks)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (code) DO UPDATE SET seller = excluded.seller, type = excluded.type, agreements = excluded.agreements,
-				dimensions = excluded.dimensions, public_key_versions = excluded.public_key_versions`,
-			p.Code, p.Seller, string(p.Type), string(p.Agreements), dims, versions); err != nil {
+				dimensions = excluded.dimensions, public_key_versions = excluded.public_key_versions,
+				fulfillment_url = excluded.fulfillment_url, webhooks = excluded.webhooks`,
+			p.Code, p.Seller, string(p.Type), string(p.Agreements), dims, versions, p.FulfillmentURL, hooks); err != nil {
 			return fmt.Errorf("product %s: %w", p.Code, err)
 		}
 	}
 	for _, c := range st.Customers {
-		if err := exec(`INSERT INTO customers (product, account_id, customer_identifier, license_arn, status) VALUES (?, ?, ?, ?, ?)
+		if err := exec(`INSERT INTO customers (product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (product, account_id) DO UPDATE SET customer_identifier = excluded.customer_identifier,
-				license_arn = excluded.license_arn, status = excluded.status`,
-			c.Product, c.AccountID, c.CustomerIdentifier, c.LicenseArn, string(c.Status)); err != nil {
+				license_arn = excluded.license_arn, status = excluded.status, offer_id = excluded.offer_id,
+				free_trial = excluded.free_trial, pending_until = excluded.pending_until`,
+			c.Product, c.AccountID, c.CustomerIdentifier, c.LicenseArn, string(c.Status), c.OfferID, c.FreeTrial, millis(c.PendingUntil)); err != nil {
 			return fmt.Errorf("customer %s of %s: %w", c.AccountID, c.Product, err)
 		}
 		if err := exec(`DELETE FROM entitlements WHERE product = ? AND account_id = ?`, c.Product, c.AccountID); err != nil {
@@ -150,15 +158,19 @@ func (db *DB) LoadState(ctx context.Context) (st metering.State, err error) {
 		return st, err
 	}
 
-	err = each(ctx, tx, `SELECT code, seller, type, agreements, dimensions, public_key_versions FROM products ORDER BY code`, func(rows *sql.Rows) error {
+	err = each(ctx, tx, `SELECT code, seller, type, agreements, dimensions, public_key_versions, fulfillment_url, webhooks FROM products ORDER BY code`, func(rows *sql.Rows) error {
 		var (
-			p                       metering.Product
-			typ, agreements         string
-			dimensions, keyVersions string
+			p                              metering.Product
+			typ, agreements                string
+			dimensions, keyVersions, hooks string
 		)
-		if err := rows.Scan(&p.Code, &p.Seller, &typ, &agreements, &dimensions, &keyVersions); err != nil {
+		if err := rows.Scan(&p.Code, &p.Seller, &typ, &agreements, &dimensions, &keyVersions, &p.FulfillmentURL, &hooks); err != nil {
 			return err
 		}
+		if err := json.Unmarshal([]byte(hooks), &p.Webhooks); err != nil {
+			return fmt.Errorf("product %s: webhooks: %w", p.Code, err)
+		}
+		p.Webhooks = nilIfEmpty(p.Webhooks)
 		p.Type, p.Agreements = metering.ProductType(typ), metering.AgreementMode(agreements)
 		if err := json.Unmarshal([]byte(dimensions), &p.Dimensions); err != nil {
 			return fmt.Errorf("product %s: dimensions: %w", p.Code, err)
@@ -176,14 +188,17 @@ func (db *DB) LoadState(ctx context.Context) (st metering.State, err error) {
 
 	type custKey struct{ product, account string }
 	customers := map[custKey]int{}
-	err = each(ctx, tx, `SELECT product, account_id, customer_identifier, license_arn, status FROM customers ORDER BY product, account_id`, func(rows *sql.Rows) error {
+	err = each(ctx, tx, `SELECT product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until
+		FROM customers ORDER BY product, account_id`, func(rows *sql.Rows) error {
 		var (
-			c      metering.Customer
-			status string
+			c       metering.Customer
+			status  string
+			pending sql.Null[int64]
 		)
-		if err := rows.Scan(&c.Product, &c.AccountID, &c.CustomerIdentifier, &c.LicenseArn, &status); err != nil {
+		if err := rows.Scan(&c.Product, &c.AccountID, &c.CustomerIdentifier, &c.LicenseArn, &status, &c.OfferID, &c.FreeTrial, &pending); err != nil {
 			return err
 		}
+		c.PendingUntil = fromMillis(pending)
 		c.Status = metering.SubscriptionStatus(status)
 		customers[custKey{c.Product, c.AccountID}] = len(st.Customers)
 		st.Customers = append(st.Customers, c)

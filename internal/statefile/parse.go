@@ -217,7 +217,11 @@ func (p *parser) product(path string, n *yaml.Node) {
 		"dimensions": func(k string, v *yaml.Node) {
 			p.list(k, v, func(path string, n *yaml.Node) { pr.Dimensions = append(pr.Dimensions, p.str(path, n)) })
 		},
-		"agreements": func(k string, v *yaml.Node) { pr.Agreements = metering.AgreementMode(p.str(k, v)) },
+		"agreements":      func(k string, v *yaml.Node) { pr.Agreements = metering.AgreementMode(p.str(k, v)) },
+		"fulfillment_url": func(k string, v *yaml.Node) { pr.FulfillmentURL = p.str(k, v) },
+		"webhooks": func(k string, v *yaml.Node) {
+			p.list(k, v, func(path string, n *yaml.Node) { pr.Webhooks = append(pr.Webhooks, p.str(path, n)) })
+		},
 		"public_key_versions": func(k string, v *yaml.Node) {
 			p.list(k, v, func(path string, n *yaml.Node) {
 				if x, ok := p.integer(path, n, "a public key version"); ok {
@@ -242,6 +246,13 @@ func (p *parser) customer(path string, n *yaml.Node) {
 		"customer_identifier": func(k string, v *yaml.Node) { c.CustomerIdentifier = p.str(k, v) },
 		"license_arn":         func(k string, v *yaml.Node) { c.LicenseArn = p.str(k, v) },
 		"status":              func(k string, v *yaml.Node) { c.Status = metering.SubscriptionStatus(p.str(k, v)) },
+		"offer_id":            func(k string, v *yaml.Node) { c.OfferID = p.str(k, v) },
+		"free_trial": func(k string, v *yaml.Node) {
+			if b, ok := p.boolean(k, v); ok {
+				c.FreeTrial = b
+			}
+		},
+		"pending_until": func(k string, v *yaml.Node) { c.PendingUntil = p.time(k, v) },
 		"entitlements": func(k string, v *yaml.Node) {
 			p.list(k, v, func(path string, n *yaml.Node) {
 				if e, ok := p.entitlement(path, n); ok {
