@@ -33,6 +33,12 @@ type (
 
 func (s *server) post(t *testing.T, creds aws.Credentials, target string, body []byte, edits ...any) rawResponse {
 	t.Helper()
+	return s.postAt(t, s.clock.Now(), creds, target, body, edits...)
+}
+
+// postAt is post signed at a given time.
+func (s *server) postAt(t *testing.T, signed time.Time, creds aws.Credentials, target string, body []byte, edits ...any) rawResponse {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.Endpoint()+"/", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +54,7 @@ func (s *server) post(t *testing.T, creds aws.Credentials, target string, body [
 	}
 	sum := sha256.Sum256(body)
 	if creds.AccessKeyID != "" {
-		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "aws-marketplace", "us-east-1", s.clock.Now()); err != nil {
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "aws-marketplace", "us-east-1", signed); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,12 +1,503 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meterd/meterd/internal/app"
+	"github.com/meterd/meterd/internal/httpserver"
+	"github.com/meterd/meterd/internal/loadgen"
 )
 
-// bench is filled in by the load generator (internal/loadgen).
+// Markers of the generated section of BENCHMARKS.md.
+const (
+	benchBegin = "<!-- bench:begin -->"
+	benchEnd   = "<!-- bench:end -->"
+)
+
+type benchOptions struct {
+	ops         []loadgen.Operation
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	records     int
+	rate        float64
+	latencyRate float64
+	dup         float64
+	fixture     loadgen.Fixture
+	write       string
+	cpuprofile  string
+}
+
+// bench runs the load generator against the decode-only baseline and
+// against a real meterd, both started in this process on 127.0.0.1, with
+// identical generator settings, and prints one table of both.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
+	fs := newFlags("bench", stderr)
+	var o benchOptions
+	op := fs.String("op", "all", "operations: batch (BatchMeterUsage), meter (MeterUsage) or all")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured run")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured run before each measured one (connections, caches); 0 for none")
+	fs.IntVar(&o.concurrency, "concurrency", loadgen.DefaultConcurrency, "concurrent requests (workers)")
+	fs.IntVar(&o.records, "records", loadgen.DefaultRecordsPerRequest, "records per BatchMeterUsage request")
+	fs.Float64Var(&o.rate, "rate", 0, "fixed request rate per second for the main runs; 0 sends as fast as the workers go")
+	fs.Float64Var(&o.latencyRate, "latency-rate", 5000, "rate of an extra fixed-rate MeterUsage run for latency; 0 skips it")
+	fs.Float64Var(&o.dup, "dup", 0, "fraction of requests that repeat an earlier request exactly")
+	fs.IntVar(&o.fixture.Customers, "customers", loadgen.DefaultCustomers, "SaaS customers (legacy CustomerIdentifier) in the generated state")
+	fs.IntVar(&o.fixture.Dimensions, "dimensions", loadgen.DefaultDimensions, "dimensions per product")
+	fs.IntVar(&o.fixture.Workloads, "workloads", loadgen.DefaultWorkloads, "AgentCore workloads metering with MeterUsage (a new record per ClientToken)")
+	fs.IntVar(&o.fixture.EC2Workloads, "ec2-workloads", 0, "EC2 workloads metering with MeterUsage (one record per dimension and hour)")
+	fs.StringVar(&o.write, "write", "", "replace the generated section of this Markdown file (BENCHMARKS.md) with the results")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each measured run against meterd to FILE with the operation in its name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch *op {
+	case "batch":
+		o.ops = []loadgen.Operation{loadgen.OpBatch}
+	case "meter":
+		o.ops = []loadgen.Operation{loadgen.OpMeter}
+	case "all":
+		o.ops = []loadgen.Operation{loadgen.OpBatch, loadgen.OpMeter}
+	default:
+		return fmt.Errorf("-op %q: want batch, meter or all", *op)
+	}
+	if o.duration <= 0 || o.warmup < 0 || o.concurrency <= 0 || o.records <= 0 || o.rate < 0 || o.latencyRate < 0 {
+		return errors.New("-duration, -concurrency and -records must be positive, -warmup, -rate and -latency-rate not negative")
+	}
+	if o.fixture.Customers <= 0 || o.fixture.Dimensions <= 0 || o.fixture.Workloads < 0 || o.fixture.EC2Workloads < 0 ||
+		o.fixture.Workloads+o.fixture.EC2Workloads == 0 {
+		return errors.New("-customers and -dimensions must be positive, and there must be at least one workload")
+	}
+
+	env := machineContext(ctx)
+	dir, err := os.MkdirTemp("", "meterd-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	state := filepath.Join(dir, "state.yaml")
+	if err := os.WriteFile(state, o.fixture.StateYAML(), 0o600); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stderr, "bench: starting meterd and the decode-only baseline")
+	meterd, err := app.Open(ctx, app.Config{
+		Listen:    "127.0.0.1:0",
+		Database:  filepath.Join(dir, "meterd.db"),
+		StateFile: state,
+	})
+	if err != nil {
+		return fmt.Errorf("start meterd: %w", err)
+	}
+	defer meterd.Close()
+	// The baseline sits behind the same HTTP server (timeouts, panic
+	// recovery) as meterd, so the two differ only in the handler.
+	logger := slog.New(slog.DiscardHandler)
+	baseline, err := httpserver.Listen("127.0.0.1:0", httpserver.Routes{DataPlane: loadgen.DecodeOnlyHandler()}, logger)
+	if err != nil {
+		return fmt.Errorf("start baseline: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		baseline.Close(ctx)
+	}()
+
+	targets := []benchTarget{
+		{name: "baseline", endpoint: "http://" + baseline.Addr(), offsets: map[loadgen.Operation]int64{}},
+		{name: "meterd", endpoint: meterd.Endpoint(), offsets: map[loadgen.Operation]int64{}},
+	}
+	var runs []benchRun
+	for _, op := range o.ops {
+		for _, rate := range o.rates(op) {
+			for i := range targets {
+				r, err := o.run(ctx, stderr, &targets[i], op, rate)
+				if err != nil {
+					return err
+				}
+				runs = append(runs, r)
+			}
+		}
+	}
+	env.loadAfter = loadavg()
+
+	section := report(env, o, "meterd bench "+strings.Join(args, " "), runs)
+	fmt.Fprint(stdout, section)
+	if o.write != "" {
+		if err := replaceSection(o.write, section); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: wrote the results to %s\n", o.write)
+	}
+	return nil
+}
+
+// rates are the request rates op runs at: the main run's, then the extra
+// fixed-rate latency run for MeterUsage.
+func (o *benchOptions) rates(op loadgen.Operation) []float64 {
+	rates := []float64{o.rate}
+	if op == loadgen.OpMeter && o.latencyRate > 0 && o.latencyRate != o.rate {
+		rates = append(rates, o.latencyRate)
+	}
+	return rates
+}
+
+type benchTarget struct {
+	name     string
+	endpoint string
+	// offsets continue each operation's record sequence from run to run,
+	// so that no run repeats the records of an earlier one.
+	offsets map[loadgen.Operation]int64
+}
+
+type benchRun struct {
+	target string
+	op     loadgen.Operation
+	rate   float64
+	res    loadgen.Result
+	// first and end are the run's slot numbers: [first, end).
+	first, end int64
+	// machineCPU is the CPU time all processes used during the run, from
+	// /proc/stat; negative when unknown.
+	machineCPU time.Duration
+}
+
+func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget, op loadgen.Operation, rate float64) (benchRun, error) {
+	cfg := o.fixture.Config(op)
+	cfg.Endpoint = t.endpoint
+	cfg.Concurrency = o.concurrency
+	cfg.RecordsPerRequest = o.records
+	cfg.Rate = rate
+	cfg.DuplicateRatio = o.dup
+	cfg.Seed = 1
+	transport := loadgen.NewTransport(o.concurrency)
+	defer transport.CloseIdleConnections()
+	cfg.Transport = transport // the warm-up's connections serve the run
+
+	if o.warmup > 0 {
+		cfg.Duration = o.warmup
+		cfg.Offset = t.offsets[op]
+		res, err := loadgen.Run(ctx, cfg)
+		if err != nil {
+			return benchRun{}, err
+		}
+		t.offsets[op] += res.Requests
+	}
+	fmt.Fprintf(stderr, "bench: %s %s%s for %s\n", t.name, op, rateLabel(rate), o.duration)
+	if o.cpuprofile != "" && t.name == "meterd" {
+		ext := filepath.Ext(o.cpuprofile)
+		name := strings.TrimSuffix(o.cpuprofile, ext) + "-" + string(op) + rateLabel(rate) + ext
+		f, err := os.Create(name)
+		if err != nil {
+			return benchRun{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return benchRun{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cfg.Duration = o.duration
+	cfg.Offset = t.offsets[op]
+	busy0 := machineBusy()
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return benchRun{}, err
+	}
+	machineCPU := time.Duration(-1)
+	if busy0 >= 0 {
+		if busy1 := machineBusy(); busy1 >= 0 {
+			machineCPU = busy1 - busy0
+		}
+	}
+	first := t.offsets[op]
+	t.offsets[op] += res.Requests
+	if err := ctx.Err(); err != nil {
+		return benchRun{}, err
+	}
+	return benchRun{target: t.name, op: op, rate: rate, res: res, first: first, end: t.offsets[op], machineCPU: machineCPU}, nil
+}
+
+func rateLabel(rate float64) string {
+	if rate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("@%g", rate)
+}
+
+// machineBusy is the CPU time every process on the machine has used since
+// boot (the non-idle fields of /proc/stat's cpu line), or -1 if unknown.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return -1
+	}
+	var ticks int64
+	// user nice system idle iowait irq softirq steal: all but idle and iowait.
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return -1
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ
+}
+
+// userHZ is the unit of /proc/stat, fixed at 100 on Linux.
+const userHZ = 100
+
+type machine struct {
+	cpus       int
+	maxprocs   int
+	cpuModel   string
+	goVersion  string
+	commit     string
+	loadBefore string
+	loadAfter  string
+	start      time.Time
+}
+
+func machineContext(ctx context.Context) machine {
+	return machine{
+		cpus:       runtime.NumCPU(),
+		maxprocs:   runtime.GOMAXPROCS(0),
+		cpuModel:   cpuModel(),
+		goVersion:  runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
+		commit:     gitCommit(ctx),
+		loadBefore: loadavg(),
+		start:      time.Now().UTC(),
+	}
+}
+
+// loadavg returns the 1, 5 and 15 minute load averages, or "unknown".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// gitCommit returns the short commit of the working directory, marked when
+// tracked files have uncommitted changes, or "unknown".
+func gitCommit(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	commit := strings.TrimSpace(string(out))
+	status, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output()
+	if err == nil && len(bytes.TrimSpace(status)) > 0 {
+		commit += " (with uncommitted changes)"
+	}
+	return commit
+}
+
+func opLabel(op loadgen.Operation, records int, rate float64) string {
+	label := "MeterUsage"
+	if op == loadgen.OpBatch {
+		label = fmt.Sprintf("BatchMeterUsage ×%d", records)
+	}
+	if rate > 0 {
+		label += fmt.Sprintf(" at %g/s", rate)
+	}
+	return label
+}
+
+// report renders the generated section of BENCHMARKS.md, markers included.
+func report(m machine, o benchOptions, command string, runs []benchRun) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", benchBegin)
+	fmt.Fprintf(&b, "<!-- Generated by `meterd bench -write`: edit outside the markers. -->\n\n")
+	fmt.Fprintf(&b, "`%s`, %s.\n\n", strings.TrimSpace(command), m.start.Format("2006-01-02 15:04 MST"))
+	cpu := fmt.Sprintf("%d CPUs", m.cpus)
+	if m.cpuModel != "" {
+		cpu += " (" + m.cpuModel + ")"
+	}
+	fmt.Fprintf(&b, "- Machine: %s, GOMAXPROCS %d, %s, commit %s.\n", cpu, m.maxprocs, m.goVersion, m.commit)
+	fmt.Fprintf(&b, "- Load average (1, 5, 15 min): %s before, %s after.\n", m.loadBefore, m.loadAfter)
+	dup := "no duplicates"
+	if o.dup > 0 {
+		dup = fmt.Sprintf("%g%% duplicate requests", o.dup*100)
+	}
+	f := o.fixture
+	fmt.Fprintf(&b, "- Load: %d concurrent requests, %s per run after a %s warm-up, %d records per batch, %d customers, %d dimensions, %d AgentCore and %d EC2 workloads, %s.\n",
+		o.concurrency, o.duration, o.warmup, o.records, f.Customers, f.Dimensions, f.Workloads, f.EC2Workloads, dup)
+	hours := loadgen.MaxHours(loadgen.OpBatch, m.start)
+	fmt.Fprintf(&b, "- Records: BatchMeterUsage cycles through %d customers × %d dimensions × %d hours = %d distinct records before it repeats one; every AgentCore MeterUsage request is a new record (fresh ClientToken)",
+		f.Customers, f.Dimensions, hours, batchKeys(f, m.start))
+	if f.EC2Workloads > 0 {
+		fmt.Fprintf(&b, ", each EC2 workload meters %d dimensions × %d hours", f.Dimensions, loadgen.MaxHours(loadgen.OpMeter, m.start))
+	}
+	b.WriteString(".\n")
+	fmt.Fprintf(&b, "- One process: generator, baseline and meterd (fresh SQLite file, default durability: WAL, synchronous=FULL) share the CPUs. CPU/req and busy cores are the whole process's getrusage, server and generator together; other cores is what the rest of the machine used meanwhile (/proc/stat), which shows when a run competed with other work.\n\n")
+
+	fmt.Fprintf(&b, "| target | operation | req/s | records/s | p50 | p99 | p99.9 | errors | missed | CPU/req | busy cores | other cores | meterd/baseline |\n")
+	fmt.Fprintf(&b, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	baselines := map[string]loadgen.Result{}
+	for _, r := range runs {
+		key := fmt.Sprintf("%s%g", r.op, r.rate)
+		res := r.res
+		ratio := ""
+		if r.target == "baseline" {
+			baselines[key] = res
+		} else if base, ok := baselines[key]; ok {
+			ratio = ratioCell(res, base, r.rate)
+		}
+		cpuPerReq, busy, others := "", "", ""
+		if res.Requests > 0 && res.Elapsed > 0 {
+			cpuPerReq = fmtDuration(res.CPU / time.Duration(res.Requests))
+			busy = fmt.Sprintf("%.2f", res.CPU.Seconds()/res.Elapsed.Seconds())
+			if r.machineCPU >= 0 {
+				others = fmt.Sprintf("%.2f", max(r.machineCPU-res.CPU, 0).Seconds()/res.Elapsed.Seconds())
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n",
+			r.target, opLabel(r.op, o.records, r.rate), res.RequestsPerSecond(), res.RecordsPerSecond(),
+			fmtDuration(res.Latency.Percentile(50)), fmtDuration(res.Latency.Percentile(99)), fmtDuration(res.Latency.Percentile(99.9)),
+			errorsCell(res), res.Missed, cpuPerReq, busy, others, ratio)
+	}
+	var notes []string
+	for _, r := range runs {
+		for _, code := range slices.Sorted(maps.Keys(r.res.ErrorSamples)) {
+			msg := r.res.ErrorSamples[code]
+			notes = append(notes, fmt.Sprintf("- %s %s: %s (first of %d): %s", r.target, opLabel(r.op, o.records, r.rate), code, r.res.Errors[code], oneLine(msg)))
+		}
+		if keys := batchKeys(o.fixture, m.start); r.target == "meterd" && r.op == loadgen.OpBatch && r.res.Duplicates == 0 && r.end*int64(o.records) > keys {
+			repeats := r.end*int64(o.records) - max(keys, r.first*int64(o.records))
+			notes = append(notes, fmt.Sprintf("- %s %s: %d of the run's %d records repeated an earlier record (idempotent retries, not new rows): raise -customers or -dimensions.",
+				r.target, opLabel(r.op, o.records, r.rate), repeats, (r.end-r.first)*int64(o.records)))
+		}
+		if r.op == loadgen.OpBatch && r.res.Succeeded != r.res.Records {
+			notes = append(notes, fmt.Sprintf("- %s %s: %d of %d records not answered Success.", r.target, opLabel(r.op, o.records, r.rate), r.res.Records-r.res.Succeeded, r.res.Records))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	fmt.Fprintf(&b, "%s\n", benchEnd)
+	return b.String()
+}
+
+// batchKeys is the number of distinct BatchMeterUsage records the fixture
+// allows at t.
+func batchKeys(f loadgen.Fixture, t time.Time) int64 {
+	return int64(f.Customers) * int64(f.Dimensions) * int64(loadgen.MaxHours(loadgen.OpBatch, t))
+}
+
+// ratioCell compares meterd with the baseline: throughput for runs as fast
+// as possible, p99 latency for fixed-rate runs (whose throughput is the
+// rate on both when they keep up).
+func ratioCell(res, base loadgen.Result, rate float64) string {
+	if rate > 0 {
+		if base.Latency.Percentile(99) <= 0 {
+			return ""
+		}
+		return fmt.Sprintf("p99 ×%.1f", float64(res.Latency.Percentile(99))/float64(base.Latency.Percentile(99)))
+	}
+	if base.RequestsPerSecond() <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", res.RequestsPerSecond()/base.RequestsPerSecond())
+}
+
+func errorsCell(res loadgen.Result) string {
+	n := res.ErrorCount()
+	if n == 0 {
+		return "0"
+	}
+	var codes []string
+	for _, code := range slices.Sorted(maps.Keys(res.Errors)) {
+		codes = append(codes, fmt.Sprintf("%s %d", code, res.Errors[code]))
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(codes, ", "))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// fmtDuration rounds d to three significant digits in a readable unit.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+// replaceSection puts section in place of the marked section of the file at
+// path, keeping the rest; a file without markers gets it appended, and a
+// missing file is created.
+func replaceSection(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	text := string(old)
+	var out string
+	begin := strings.Index(text, benchBegin)
+	end := strings.Index(text, benchEnd)
+	switch {
+	case begin >= 0 && end > begin:
+		rest := text[end+len(benchEnd):]
+		rest = strings.TrimPrefix(rest, "\n")
+		out = text[:begin] + section + rest
+	case begin >= 0 || end >= 0:
+		return fmt.Errorf("%s: %s and %s markers are out of order or one is missing", path, benchBegin, benchEnd)
+	case text == "":
+		out = section
+	default:
+		out = strings.TrimRight(text, "\n") + "\n\n" + section
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(out), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -19,7 +19,9 @@ Usage:
   meterd bench [flags]    load-test meterd beside a decode-only baseline handler
   meterd version          print the version
 
-Every flag can also be set as an environment variable (METERD_LISTEN, METERD_DATABASE, ...).
+` + adminUsageText + `
+Every flag can also be set as an environment variable (METERD_LISTEN, METERD_DATABASE,
+METERD_ENDPOINT, METERD_ADMIN_TOKEN, ...).
 `
 
 func main() {
@@ -38,10 +40,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = migrate(ctx, args[1:], stdout, stderr)
 	case "usage":
 		err = usage(ctx, args[1:], stdout)
 	case "bench":
 		err = bench(ctx, args[1:], stdout, stderr)
+	case "accounts", "products", "customers", "tokens", "subscribe", "unsubscribe", "notifications", "state", "key-versions":
+		err = admin(ctx, args[0], args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "meterd", version())
 	case "help", "-h", "--help":

@@ -22,6 +22,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.StateFile, "state", envDefault("state", ""), "state file to apply at start ($METERD_STATE); none on an empty database loads the demo state")
 	fs.StringVar(&cfg.Region, "region", envDefault("region", ""), "region served; default the state file's, else us-east-1 ($METERD_REGION)")
 	fs.StringVar(&cfg.RegisterUsageKeys, "register-usage-keys", envDefault("register-usage-keys", ""), "directory of N.pem RSA private keys for RegisterUsage key versions; missing versions are generated ($METERD_REGISTER_USAGE_KEYS)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", envDefault("admin-token", ""), "admin API bearer token ($METERD_ADMIN_TOKEN); default: one generated at first start, printed once, only its hash stored")
 	logFormat := fs.String("log-format", envDefault("log-format", "text"), "log format: text or json ($METERD_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error ($METERD_LOG_LEVEL)")
 	meterWindow := fs.String("meter-usage-window", envDefault("meter-usage-window", def.MeterUsageWindow.String()), "how old a MeterUsage timestamp may be ($METERD_METER_USAGE_WINDOW)")
@@ -81,6 +82,16 @@ func banner(a *app.App, cfg app.Config) string {
 	var b strings.Builder
 	region := a.Service.Config().Region
 	fmt.Fprintf(&b, "meterd %s listening on %s (region %s, database %s)\n", version(), a.Endpoint(), region, cfg.Database)
+	if a.AdminToken != "" {
+		// Printed once, to stdout and never to the log: only its hash is kept.
+		fmt.Fprintf(&b, `
+Admin API token, generated at first start (shown only now; meterd keeps only its hash):
+
+  export METERD_ADMIN_TOKEN=%s
+
+Then manage meterd with "%s products list", "%s subscribe", ... (%s help).
+`, a.AdminToken, selfName(), selfName(), selfName())
+	}
 	if !a.DemoLoaded {
 		return b.String()
 	}

@@ -14,9 +14,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/meterd/meterd/internal/adminapi"
 	"github.com/meterd/meterd/internal/awsapi"
 	"github.com/meterd/meterd/internal/httpserver"
 	"github.com/meterd/meterd/internal/metering"
+	"github.com/meterd/meterd/internal/metrics"
 	"github.com/meterd/meterd/internal/postgres"
 	"github.com/meterd/meterd/internal/registersig"
 	"github.com/meterd/meterd/internal/sqlite"
@@ -36,6 +38,9 @@ type Config struct {
 	Rules             metering.Config
 	Logger            *slog.Logger
 	Clock             metering.Clock
+	// AdminToken is the admin API's bearer token. Empty: the one generated
+	// at first start, whose hash the database keeps.
+	AdminToken string
 }
 
 // App is a running meterd.
@@ -43,11 +48,16 @@ type App struct {
 	Service    *metering.Service
 	Store      metering.Store
 	DemoLoaded bool // the built-in demo state was applied
+	// AdminToken is the admin API token when this start generated it, for
+	// `meterd serve` to print once; empty otherwise. It is never logged.
+	AdminToken string
 	server     *httpserver.Server
 	logger     *slog.Logger
 	webhooks   *webhook.Dispatcher
-	closeOnce  sync.Once
-	closeErr   error
+	// Metrics are this process's Prometheus metrics, served at /metrics.
+	Metrics   *metrics.Metrics
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open starts meterd. With no state file on an empty database it applies
@@ -65,9 +75,9 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	if cfg.Clock == nil {
 		cfg.Clock = metering.SystemClock{}
 	}
-	a = &App{logger: cfg.Logger}
+	a = &App{logger: cfg.Logger, Metrics: metrics.New()}
 
-	store, err := openStore(ctx, cfg.Database, cfg.Logger)
+	store, err := openStore(ctx, cfg.Database, cfg.Logger, a.Metrics.ObserveCommit)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +143,18 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}
 
-	handler := awsapi.New(awsapi.Options{Service: svc, Logger: cfg.Logger, Clock: cfg.Clock})
-	routes := httpserver.Routes{DataPlane: handler}
+	handler := awsapi.New(awsapi.Options{Service: svc, Logger: cfg.Logger, Clock: cfg.Clock, Observer: a.Metrics})
+	settings, _ := any(store).(metering.SettingsStore)
+	token, err := adminapi.SetupToken(ctx, cfg.AdminToken, settings)
+	if err != nil {
+		return nil, err
+	}
+	a.AdminToken = token.Generated
+	admin := adminapi.New(adminapi.Options{Service: svc, TokenHash: token.Hash, Clock: cfg.Clock, Logger: cfg.Logger})
+	routes := httpserver.Routes{DataPlane: handler, Admin: admin, Metrics: a.Metrics.Handler()}
+	if p, ok := store.(interface{ Ping(context.Context) error }); ok {
+		routes.Ready = p.Ping
+	}
 	if keys != nil {
 		routes.RegisterUsageKeys = keys.Handler(func(version int) bool { return knownKeyVersion(svc, version) })
 	}
@@ -143,7 +163,7 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	if hasOutbox {
-		a.webhooks = webhook.Start(outbox, webhook.Options{Logger: cfg.Logger, Clock: cfg.Clock})
+		a.webhooks = webhook.Start(outbox, webhook.Options{Logger: cfg.Logger, Clock: cfg.Clock, OnAttempt: a.Metrics.ObserveDelivery})
 	}
 	return a, nil
 }
@@ -186,20 +206,20 @@ func (a *App) Close() error {
 // that read it without serving (meterd usage). Only this package picks a
 // store.
 func OpenStore(ctx context.Context, database string) (metering.Store, error) {
-	return openStore(ctx, database, nil)
+	return openStore(ctx, database, nil, nil)
 }
 
 // openStore picks the store: PostgreSQL for a postgres:// or postgresql://
 // URL, else SQLite on the file named. Either migrates the schema on open.
-func openStore(ctx context.Context, database string, log *slog.Logger) (metering.Store, error) {
+func openStore(ctx context.Context, database string, log *slog.Logger, onCommit func(calls, records int, d time.Duration)) (metering.Store, error) {
 	if postgres.IsDSN(database) {
-		db, err := postgres.Open(ctx, database, postgres.Options{Logger: log})
+		db, err := postgres.Open(ctx, database, postgres.Options{Logger: log, OnCommit: onCommit})
 		if err != nil {
 			return nil, fmt.Errorf("open database %s: %w", DatabaseName(database), err)
 		}
 		return db, nil
 	}
-	db, err := sqlite.Open(ctx, database, sqlite.Options{Logger: log})
+	db, err := sqlite.Open(ctx, database, sqlite.Options{Logger: log, OnCommit: onCommit})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", database, err)
 	}

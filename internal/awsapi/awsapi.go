@@ -6,6 +6,7 @@ package awsapi
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -33,22 +34,44 @@ type Handler struct {
 	svc      *metering.Service
 	verifier *sigv4.Verifier
 	logger   *slog.Logger
+	observer Observer
+	hooks    Hooks
 	ops      map[string]operation // awsJson1_1, by X-Amz-Target
 	cborOps  map[string]operation // RPC v2 CBOR, by service.operation from the path
 }
 
+// Observer is told of every request and record, for metrics.
+type Observer interface {
+	ObserveRequest(operation, errorCode string, d time.Duration)
+	ObserveRecords(operation, status string, n int)
+}
+
+type noObserver struct{}
+
+func (noObserver) ObserveRequest(string, string, time.Duration) {}
+func (noObserver) ObserveRecords(string, string, int)           {}
+
 // Options configure a Handler.
 type Options struct {
-	Service *metering.Service
-	Logger  *slog.Logger
-	Clock   metering.Clock
+	Observer Observer // optional
+	Hooks    Hooks    // optional
+	Service  *metering.Service
+	Logger   *slog.Logger
+	Clock    metering.Clock
 	// Skew is the SigV4 clock-skew window; default 5 minutes.
 	Skew time.Duration
 }
 
 // New returns the data-plane handler.
 func New(opts Options) *Handler {
-	h := &Handler{svc: opts.Service, logger: opts.Logger}
+	h := &Handler{svc: opts.Service, logger: opts.Logger, observer: opts.Observer}
+	if h.observer == nil {
+		h.observer = noObserver{}
+	}
+	h.hooks = opts.Hooks
+	if h.hooks == nil {
+		h.hooks = NoHooks{}
+	}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
@@ -69,37 +92,66 @@ func New(opts Options) *Handler {
 		MeteringPrefix + "ResolveCustomer":    h.resolveCustomer,
 		EntitlementPrefix + "GetEntitlements": h.getEntitlements,
 	}
+	h.cborOps = cborOperations(h)
 	return h
 }
 
-// ServeHTTP answers one awsJson1_1 request.
+// ServeHTTP answers one data-plane request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := uuid.NewString()
-	w.Header().Set("x-amzn-RequestId", requestID)
-	start := time.Now()
+	call := &Call{
+		RequestID: uuid.NewString(),
+		Time:      time.Now(),
+		SourceIP:  sourceIP(r),
+		UserAgent: r.UserAgent(),
+	}
+	w.Header().Set("x-amzn-RequestId", call.RequestID)
 	target, c, ops := h.route(r)
-	code, err := h.serve(w, r, target, c, ops)
+	call.Target = target
+	// Label by known operation only, so hostile targets cannot grow the
+	// metric's cardinality.
+	call.Operation = "unknown"
+	if _, ok := ops[target]; ok {
+		call.Operation = target[strings.IndexByte(target, '.')+1:]
+	}
+	err := h.serve(w, r, call, c, ops)
+	call.Duration = time.Since(call.Time)
+	h.observer.ObserveRequest(call.Operation, call.ErrorCode, call.Duration)
+	h.hooks.After(r.Context(), call)
+
 	level := slog.LevelInfo
-	if code == "InternalServiceErrorException" {
+	if call.ErrorCode == "InternalServiceErrorException" {
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String("request_id", requestID),
-		slog.String("target", target),
-		slog.Duration("duration", time.Since(start)),
+		slog.String("request_id", call.RequestID),
+		slog.String("operation", call.Operation),
+		slog.Int("status", call.Status),
+		slog.Duration("duration", call.Duration),
 	}
-	if code != "" {
-		attrs = append(attrs, slog.String("error_code", code))
+	if call.AccessKeyID != "" {
+		attrs = append(attrs, slog.String("access_key_id", call.AccessKeyID), slog.String("account", call.AccountID))
 	}
-	if err != nil && code == "InternalServiceErrorException" {
+	if call.ErrorCode != "" {
+		attrs = append(attrs, slog.String("error_code", call.ErrorCode))
+	}
+	if err != nil && call.ErrorCode == "InternalServiceErrorException" {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	h.logger.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 // codec is one wire protocol SDKs use: awsJson1_1 for everything, and
 // Smithy RPC v2 CBOR, which the Go SDK prefers for GetEntitlements (4).
 type codec interface {
+	name() string
 	checkContentType(contentType string) error
 	writeResult(w http.ResponseWriter, v any)
 	writeError(w http.ResponseWriter, e *awsproto.Error)
@@ -107,6 +159,7 @@ type codec interface {
 
 type jsonCodec struct{}
 
+func (jsonCodec) name() string                                        { return "awsJson1_1" }
 func (jsonCodec) checkContentType(ct string) error                    { return awsproto.CheckContentType(ct) }
 func (jsonCodec) writeResult(w http.ResponseWriter, v any)            { awsproto.WriteJSON(w, v) }
 func (jsonCodec) writeError(w http.ResponseWriter, e *awsproto.Error) { awsproto.WriteError(w, e) }
@@ -132,22 +185,25 @@ var regionalErrors = map[string]bool{
 	MeteringPrefix + "RegisterUsage": true, // InvalidRegionException
 }
 
-// serve returns the error code it answered with, if any, and the error
-// behind it for the log.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, target string, c codec, ops map[string]operation) (string, error) {
-	fail := func(err error) (string, error) {
+// serve answers the call, filling in what it learns, and returns the
+// error behind a refusal for the log.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, call *Call, c codec, ops map[string]operation) error {
+	call.Status = http.StatusOK
+	fail := func(err error) error {
 		e := wireError(err)
 		c.writeError(w, e)
-		return e.Code, err
+		call.Status, call.ErrorCode, call.ErrorMessage = e.Status, e.Code, e.Message
+		return err
 	}
 	if r.Method != http.MethodPost {
 		return fail(awsproto.Errorf(http.StatusMethodNotAllowed, "UnknownOperationException",
-			"The data plane takes POST requests with an X-Amz-Target header."))
+			"The data plane takes POST requests (awsJson1_1 with X-Amz-Target, or RPC v2 CBOR)."))
 	}
 	body, err := awsproto.ReadBody(r)
 	if err != nil {
 		return fail(err)
 	}
+	call.Body, call.Protocol = body, c.name()
 	auth, err := h.verifier.Verify(r, body)
 	if err != nil {
 		if se, ok := err.(*sigv4.Error); ok {
@@ -155,26 +211,32 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, target string, c
 		}
 		return fail(err)
 	}
-	op, ok := ops[target]
+	call.AccessKeyID, call.Region = auth.AccessKeyID, auth.Region
+	caller, _ := h.svc.Caller(auth.AccessKeyID, auth.Region)
+	call.AccountID = caller.AccessKey.AccountID
+	op, ok := ops[call.Target]
 	if !ok {
 		return fail(awsproto.Errorf(http.StatusBadRequest, "UnknownOperationException",
-			"Operation %q is not an operation of the Marketplace Metering or Entitlement services.", target))
+			"Operation %q is not an operation of the Marketplace Metering or Entitlement services.", call.Target))
 	}
 	region := h.svc.Config().Region
-	if auth.Region != region && !regionalErrors[target] {
+	if auth.Region != region && !regionalErrors[call.Target] {
 		return fail(awsproto.Errorf(http.StatusForbidden, sigv4.CodeInvalid,
 			"Credential should be scoped to a valid region, not '%s'. This endpoint serves '%s'.", auth.Region, region))
 	}
 	if err := c.checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return fail(err)
 	}
-	caller, _ := h.svc.Caller(auth.AccessKeyID, auth.Region)
+	if err := h.hooks.Before(r.Context(), call); err != nil {
+		return fail(err)
+	}
 	out, err := op(r.Context(), caller, body)
 	if err != nil {
 		return fail(err)
 	}
+	call.Response = out
 	c.writeResult(w, out)
-	return "", nil
+	return nil
 }
 
 // authStatus follows AWS's common errors table: a missing or unusable

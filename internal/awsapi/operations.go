@@ -94,6 +94,7 @@ func (h *Handler) meterUsage(ctx context.Context, caller metering.Caller, body [
 	if err != nil {
 		return nil, err
 	}
+	h.observer.ObserveRecords("MeterUsage", "Success", 1)
 	return meterUsageResponse{MeteringRecordID: id}, nil
 }
 
@@ -124,6 +125,13 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 	resp := batchMeterUsageResponse{
 		Results:            make([]usageRecordResultJSON, len(out.Results)),
 		UnprocessedRecords: []usageRecordJSON{},
+	}
+	counts := map[metering.RecordStatus]int{}
+	for _, res := range out.Results {
+		counts[res.Status]++
+	}
+	for status, n := range counts {
+		h.observer.ObserveRecords("BatchMeterUsage", string(status), n)
 	}
 	for i, res := range out.Results {
 		resp.Results[i] = usageRecordResultJSON{

@@ -30,6 +30,13 @@ type Routes struct {
 	DataPlane http.Handler
 	// RegisterUsageKeys serves GET /keys/register-usage/{N}.pem.
 	RegisterUsageKeys http.Handler
+	// Metrics serves GET /metrics (Prometheus).
+	Metrics http.Handler
+	// Ready reports whether meterd can serve: GET /readyz answers 503
+	// while it returns an error.
+	Ready func(ctx context.Context) error
+	// Admin serves the admin API, every path under /admin/.
+	Admin http.Handler
 }
 
 // Listen binds addr and starts serving.
@@ -43,8 +50,27 @@ func Listen(addr string, routes Routes, logger *slog.Logger) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if routes.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := routes.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: %v\n", err)
+				return
+			}
+		}
+		w.Write([]byte("ready\n"))
+	})
+	if routes.Metrics != nil {
+		mux.Handle("GET /metrics", routes.Metrics)
+	}
 	if routes.RegisterUsageKeys != nil {
 		mux.Handle("GET /keys/register-usage/{file}", routes.RegisterUsageKeys)
+	}
+	if routes.Admin != nil {
+		mux.Handle("/admin/", routes.Admin)
 	}
 	mux.Handle("/", routes.DataPlane)
 	s := &Server{

@@ -20,7 +20,7 @@ const (
 // Fixture defaults.
 const (
 	DefaultCustomers  = 1000
-	DefaultDimensions = 4
+	DefaultDimensions = 32
 	DefaultWorkloads  = 64
 )
 
@@ -32,7 +32,9 @@ const (
 type Fixture struct {
 	// Customers is the number of SaaS customers; default 1000.
 	Customers int
-	// Dimensions is the number of dimensions of each product; default 4.
+	// Dimensions is the number of dimensions of each product; default 32,
+	// so that the default customers × dimensions × 24 hours give a
+	// BatchMeterUsage run 768,000 distinct records before it repeats one.
 	Dimensions int
 	// Workloads is the number of AgentCore workloads on the AMI product:
 	// each meters a new record per ClientToken. Default 64.

@@ -125,6 +125,11 @@ type Config struct {
 	DuplicateRatio float64
 	// Seed makes the choice of duplicates reproducible.
 	Seed uint64
+	// Offset is the number of the run's first slot. Records are numbered
+	// from it, so a run that continues where an earlier one against the
+	// same server stopped (Offset += Result.Requests) writes new records
+	// instead of repeating the earlier run's.
+	Offset int64
 
 	// Transport carries the requests; default a new transport with an idle
 	// connection per worker, closed when the run ends.
@@ -151,9 +156,11 @@ type Result struct {
 	Errors       map[string]int64
 	ErrorSamples map[string]string
 	// Missed is, in fixed-rate mode, the number of requests that were due
-	// within the run but never sent because every worker was busy.
+	// within the run but never sent because every worker was busy. Requests
+	// due before the end are still sent late (and their wait counted) for
+	// up to half the duration, at least a second, after it.
 	Missed int64
-	// Elapsed runs from the first request to the last answer.
+	// Elapsed runs from the start of the run to the last answer.
 	Elapsed time.Duration
 	// Latency holds every request's latency, failed ones included.
 	Latency *Histogram
@@ -211,7 +218,7 @@ func (cfg *Config) fill() error {
 	if cfg.Duration <= 0 && cfg.Requests <= 0 {
 		bad("neither a duration nor a request count: a run must be bounded")
 	}
-	if cfg.Duration < 0 || cfg.Requests < 0 || cfg.Concurrency < 0 || cfg.RecordsPerRequest < 0 || cfg.Hours < 0 {
+	if cfg.Duration < 0 || cfg.Requests < 0 || cfg.Offset < 0 || cfg.Concurrency < 0 || cfg.RecordsPerRequest < 0 || cfg.Hours < 0 {
 		bad("negative duration, request count, concurrency, records or hours")
 	}
 	if cfg.Rate < 0 || cfg.Rate > 1e7 {
@@ -251,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
 	g := &generator{cfg: cfg, client: client, signer: v4.NewSigner(), url: strings.TrimSuffix(cfg.Endpoint, "/") + "/"}
 	g.hours = cfg.Hours
-	if limit := maxHours(cfg.Operation, cfg.Now()); g.hours == 0 || g.hours > limit {
+	if limit := MaxHours(cfg.Operation, cfg.Now()); g.hours == 0 || g.hours > limit {
 		g.hours = limit
 	}
 
@@ -262,6 +269,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if cfg.Rate > 0 {
 		s.interval = max(time.Duration(float64(time.Second)/cfg.Rate), 1)
+		s.drain = max(cfg.Duration/2, time.Second)
 	}
 	cpu0 := processCPU()
 	tallies := make([]*tally, cfg.Concurrency)
@@ -353,6 +361,7 @@ func (g *generator) newWorker(i int) *worker {
 // send builds (or repeats) slot k's request, sends it and reads the answer.
 func (w *worker) send(ctx context.Context, k int64) outcome {
 	cfg := &w.g.cfg
+	k += cfg.Offset
 	var req sent
 	dup := cfg.DuplicateRatio > 0 && len(w.history) > 0 && w.rng.Float64() < cfg.DuplicateRatio
 	if dup {

@@ -8,12 +8,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// maxHours is how many distinct hours, counting back from now, records may
+// MaxHours is how many distinct hours, counting back from now, records may
 // use under AWS's documented windows: MeterUsage accepts timestamps up to 6
 // hours old, BatchMeterUsage up to 24 hours old but none from last month
 // after 06:00 UTC on the 1st. Records use now, now-1h, …, now-(n-1)h, which
 // stay inside a window of n hours for as long as a request takes.
-func maxHours(op Operation, now time.Time) int {
+func MaxHours(op Operation, now time.Time) int {
 	if op == OpMeter {
 		return 6
 	}

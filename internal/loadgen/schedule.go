@@ -34,10 +34,15 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) {
 // makes later requests wait, and that wait is counted, so the figures carry
 // no coordinated omission. In closed-loop mode (interval 0) a slot is due
 // when a worker takes it.
+//
+// A fixed-rate slot due before the deadline is still sent after it, for up
+// to drain, so that a stall near the end is measured rather than dropped;
+// what is left after that counts as missed.
 type schedule struct {
 	start    time.Time
 	interval time.Duration // 0: closed loop
 	deadline time.Time     // zero: none
+	drain    time.Duration // fixed rate only
 	limit    int64         // 0: none
 
 	mu   sync.Mutex
@@ -46,15 +51,22 @@ type schedule struct {
 
 // take returns the next slot and, in fixed-rate mode, when it is due. It
 // reports false once the run is over at now: the count is reached, the
-// deadline has passed, or the next slot would be due at or after it.
+// deadline (plus drain, at a fixed rate) has passed, or the next slot would
+// be due at or after the deadline.
 func (s *schedule) take(now time.Time) (k int64, due time.Time, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.limit > 0 && s.next >= s.limit {
 		return 0, time.Time{}, false
 	}
-	if !s.deadline.IsZero() && !now.Before(s.deadline) {
-		return 0, time.Time{}, false
+	if !s.deadline.IsZero() {
+		end := s.deadline
+		if s.interval > 0 {
+			end = end.Add(s.drain)
+		}
+		if !now.Before(end) {
+			return 0, time.Time{}, false
+		}
 	}
 	k = s.next
 	if s.interval > 0 {
@@ -75,8 +87,8 @@ func (s *schedule) taken() int64 {
 }
 
 // missed is, in fixed-rate mode, the number of slots due before the deadline
-// (and within the count) that no worker took because all were busy: the
-// offered rate was not sustained.
+// (and within the count) that no worker took by the end of the drain
+// because all were busy: the offered rate was not sustained.
 func (s *schedule) missed() int64 {
 	if s.interval <= 0 || s.deadline.IsZero() {
 		return 0

@@ -183,7 +183,7 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (SubscribeOu
 	now := s.clock.Now()
 	// Tokens hold +, / and =, as AWS's do (7.8): fulfillment pages must
 	// URL-decode them.
-	tok := RegistrationToken{Token: randomToken(48), Product: p.Code, AccountID: in.AccountID, ExpiresAt: now.Add(ttl)}
+	tok := RegistrationToken{Token: randomToken(50), Product: p.Code, AccountID: in.AccountID, ExpiresAt: now.Add(ttl)}
 	if err := s.ApplyState(ctx, State{Customers: []Customer{c}, RegistrationTokens: []RegistrationToken{tok}}); err != nil {
 		return SubscribeOutput{}, err
 	}

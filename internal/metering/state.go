@@ -2,6 +2,7 @@ package metering
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strings"
@@ -189,6 +190,13 @@ func Check(st State, base *Catalog) error {
 			}
 			if n != 1 {
 				bad(ep+".value", "a value needs exactly one of integer, double, boolean, string")
+			}
+			// The model's IntegerValue is a 32-bit Integer; SDKs refuse more.
+			if i := e.Value.Integer; i != nil && (*i < -1<<31 || *i > 1<<31-1) {
+				bad(ep+".value", "an integer entitlement must fit in 32 bits (the API's Integer)")
+			}
+			if d := e.Value.Double; d != nil && (math.IsNaN(*d) || math.IsInf(*d, 0)) {
+				bad(ep+".value", "a double entitlement must be a finite number")
 			}
 		}
 	}

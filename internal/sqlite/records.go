@@ -134,6 +134,7 @@ func (db *DB) commitBatch(batch []*job) {
 	if h := db.hooks.beforeBatch; h != nil {
 		h(batch)
 	}
+	start := time.Now()
 	if err := db.runBatch(batch); err != nil {
 		db.log.Error("sqlite: group commit failed", "calls", len(batch), "err", err)
 		for _, j := range batch {
@@ -153,6 +154,9 @@ func (db *DB) commitBatch(batch []*job) {
 			db.commits.Add(1)
 			db.calls.Add(calls)
 			db.records.Add(recs)
+			if db.onCommit != nil {
+				db.onCommit(int(calls), int(recs), time.Since(start))
+			}
 		}
 	}
 	for _, j := range batch {

@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/pressly/goose/v3"
@@ -63,6 +64,9 @@ type Options struct {
 	// SQLite documents them. Anything but FULL or EXTRA breaks the promise
 	// that an acknowledged record survives a crash.
 	Synchronous string
+	// OnCommit, if set, is told of every group commit: how many calls and
+	// records it carried and how long it took to become durable.
+	OnCommit func(calls, records int, d time.Duration)
 }
 
 // DefaultMaxBatch is Options.MaxBatch's default.
@@ -94,6 +98,7 @@ type DB struct {
 	closeErr  error
 
 	commits, calls, records atomic.Uint64
+	onCommit                func(calls, records int, d time.Duration)
 
 	hooks testHooks
 }
@@ -131,6 +136,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
+		onCommit: opts.OnCommit,
 		jobs:     make(chan *job, 1024),
 		done:     make(chan struct{}),
 	}
@@ -253,4 +259,12 @@ func (db *DB) Close() error {
 		)
 	})
 	return db.closeErr
+}
+
+// Ping checks that both connections answer, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.read.PingContext(ctx)
 }

@@ -28,6 +28,9 @@ type Options struct {
 	MaxAttempts int           // default 10
 	BaseBackoff time.Duration // first retry delay; default 1 s, doubling to MaxBackoff
 	MaxBackoff  time.Duration // default 10 min
+	// OnAttempt, if set, is told each attempt's outcome: delivered, retry
+	// or failed.
+	OnAttempt func(outcome string)
 }
 
 // Dispatcher polls the outbox and delivers due notifications.
@@ -121,6 +124,13 @@ func (d *Dispatcher) deliver(ctx context.Context, n metering.Notification) {
 	default:
 		n.LastError = err.Error()
 		n.NextAttempt = now.Add(d.backoff(n.Attempts))
+	}
+	if d.o.OnAttempt != nil {
+		outcome := "retry"
+		if n.Status != metering.DeliveryPending {
+			outcome = string(n.Status)
+		}
+		d.o.OnAttempt(outcome)
 	}
 	if err != nil {
 		d.o.Logger.Info("webhook: delivery failed", "id", n.ID, "url", n.URL, "attempt", n.Attempts, "error", err)

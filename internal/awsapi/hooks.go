@@ -1,0 +1,56 @@
+package awsapi
+
+import (
+	"context"
+	"time"
+)
+
+// Call describes one data-plane call as it is served. Hooks read it: the
+// audit log records it, test controls may refuse it.
+type Call struct {
+	RequestID string
+	Time      time.Time
+	Operation string // e.g. MeterUsage; "unknown" for targets not served
+	Target    string // as the client sent it
+	Protocol  string // awsJson1_1 or rpcv2Cbor
+
+	SourceIP    string
+	UserAgent   string
+	AccessKeyID string // set once the signature verified
+	AccountID   string
+	Region      string
+
+	// Body is the request body as received (JSON or CBOR). Hooks must
+	// not keep secrets from it: the data plane carries none but the
+	// registration tokens of ResolveCustomer.
+	Body []byte
+
+	// Set when the call is answered.
+	Status       int
+	ErrorCode    string
+	ErrorMessage string
+	Response     any // the encoded result on success
+	Duration     time.Duration
+}
+
+// Hooks run around every authenticated call.
+type Hooks interface {
+	// Before runs after authentication and routing, before the operation;
+	// an error refuses the call with that error (metering.Error kinds or
+	// *awsproto.Error).
+	Before(ctx context.Context, c *Call) error
+	// After runs once the answer is written, for every call, refused or not.
+	After(ctx context.Context, c *Call)
+}
+
+// NoHooks does nothing.
+type NoHooks struct{}
+
+// Before allows every call.
+func (NoHooks) Before(context.Context, *Call) error { return nil }
+
+// After does nothing.
+func (NoHooks) After(context.Context, *Call) {}
+
+// name is declared here, beside the protocol names hooks see.
+func (cborCodec) name() string { return "rpcv2Cbor" }
