@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -38,7 +39,7 @@ func meterdBinary(t *testing.T) string {
 type process struct {
 	cmd      *exec.Cmd
 	endpoint string
-	exited   chan struct{}
+	exited   <-chan struct{}
 }
 
 var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
@@ -57,10 +58,13 @@ func startProcess(t *testing.T, bin, database string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	// Started through pgtest so that it dies with the test binary even if
+	// that is killed before the cleanup runs.
+	exited, err := pgtest.StartProcess(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
+	p := &process{cmd: cmd, exited: exited}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -73,10 +77,6 @@ func startProcess(t *testing.T, bin, database string) *process {
 			}
 		}
 		io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		cmd.Wait()
-		close(p.exited)
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -269,6 +269,10 @@ func TestPostgresOutage(t *testing.T) {
 		}
 	}
 
+	if code := readyz(t, s.Endpoint()); code != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz with the database down: %d, want 503", code)
+	}
+
 	c.Restart(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -288,4 +292,18 @@ func TestPostgresOutage(t *testing.T) {
 	if n := s.records(t, metering.UsageFilter{}); n != 3 {
 		t.Errorf("stored %d records, want 3", n)
 	}
+	if code := readyz(t, s.Endpoint()); code != http.StatusOK {
+		t.Errorf("GET /readyz after the outage: %d, want 200", code)
+	}
+}
+
+// readyz returns the status of GET /readyz.
+func readyz(t *testing.T, endpoint string) int {
+	t.Helper()
+	resp, err := http.Get(endpoint + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

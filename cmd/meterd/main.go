@@ -17,6 +17,7 @@ Usage:
   meterd serve [flags]    run the service (meterd serve -h for flags)
   meterd usage [flags]    list recorded usage by product, customer, dimension and hour
   meterd bench [flags]    load-test meterd beside a decode-only baseline handler
+  meterd migrate [flags]  bring the database schema up to date (before a rollout)
   meterd version          print the version
 
 ` + adminUsageText + `

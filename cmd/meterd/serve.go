@@ -18,7 +18,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	def := metering.DefaultConfig()
 	var cfg app.Config
 	fs.StringVar(&cfg.Listen, "listen", envDefault("listen", "127.0.0.1:8080"), "address to listen on ($METERD_LISTEN)")
-	fs.StringVar(&cfg.Database, "database", envDefault("database", "meterd.db"), "SQLite database file ($METERD_DATABASE)")
+	fs.StringVar(&cfg.Database, "database", envDefault("database", "meterd.db"), "SQLite database file, or a postgres:// URL for several replicas ($METERD_DATABASE)")
 	fs.StringVar(&cfg.StateFile, "state", envDefault("state", ""), "state file to apply at start ($METERD_STATE); none on an empty database loads the demo state")
 	fs.StringVar(&cfg.Region, "region", envDefault("region", ""), "region served; default the state file's, else us-east-1 ($METERD_REGION)")
 	fs.StringVar(&cfg.RegisterUsageKeys, "register-usage-keys", envDefault("register-usage-keys", ""), "directory of N.pem RSA private keys for RegisterUsage key versions; missing versions are generated ($METERD_REGISTER_USAGE_KEYS)")
@@ -81,7 +81,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 func banner(a *app.App, cfg app.Config) string {
 	var b strings.Builder
 	region := a.Service.Config().Region
-	fmt.Fprintf(&b, "meterd %s listening on %s (region %s, database %s)\n", version(), a.Endpoint(), region, cfg.Database)
+	fmt.Fprintf(&b, "meterd %s listening on %s (region %s, database %s)\n", version(), a.Endpoint(), region, app.DatabaseName(cfg.Database))
 	if a.AdminToken != "" {
 		// Printed once, to stdout and never to the log: only its hash is kept.
 		fmt.Fprintf(&b, `

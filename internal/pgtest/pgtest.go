@@ -342,7 +342,7 @@ func freePort() (int, error) {
 
 // start runs postgres as a child process and waits until it accepts
 // connections. The server is our child, not pg_ctl's daemon, so that it
-// dies with the test binary even when that is killed (see startProcess).
+// dies with the test binary even when that is killed (see StartProcess).
 func (c *Cluster) start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -359,7 +359,7 @@ func (c *Cluster) start() error {
 	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = c.log, c.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
-	exit, err := startProcess(cmd)
+	exit, err := StartProcess(cmd)
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
@@ -431,18 +431,23 @@ func (c *Cluster) logTail() string {
 	return string(bytes.TrimSpace(b))
 }
 
-// startProcess starts cmd from an OS thread that stays locked for the
-// process's life, and returns a channel closed when it has exited. On Linux
-// the child gets SIGKILL when that thread ends (Pdeathsig), which is when
-// the test binary ends, however it ends. The lock matters: the signal
-// follows the thread that forked, not the process.
-func startProcess(cmd *exec.Cmd) (<-chan struct{}, error) {
+// StartProcess starts cmd so that it cannot outlive the test binary, and
+// returns a channel closed when it has exited (cmd.Wait has returned; do
+// not call Wait again). It starts cmd from an OS thread that stays locked
+// for the child's life: on Linux the child gets SIGKILL when that thread
+// ends (Pdeathsig), which is when the test binary ends, however it ends,
+// even killed by a timeout. The lock matters because the signal follows the
+// thread that forked, not the process. Elsewhere it is a plain Start.
+func StartProcess(cmd *exec.Cmd) (<-chan struct{}, error) {
 	started := make(chan error, 1)
 	exit := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the thread exits with the goroutine, and with it
 		// goes the child, which has exited by then anyway.
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
 		setPdeathsig(cmd.SysProcAttr)
 		if err := cmd.Start(); err != nil {
 			started <- err

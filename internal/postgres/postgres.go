@@ -191,8 +191,8 @@ func IsDSN(database string) bool {
 func parseConfig(dsn string, opts Options) (*pgxpool.Config, Options, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// pgx's message carries the DSN, password and all; say less.
-		return nil, opts, errors.New("postgres: cannot parse the database URL (see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING)")
+		// pgx masks the password in its message.
+		return nil, opts, fmt.Errorf("postgres: %w", err)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
