@@ -199,3 +199,30 @@ func TestReplicasBatchStorm(t *testing.T) {
 		t.Errorf("stored %+v, want one record of quantity %d", rows, winner.quantity)
 	}
 }
+
+// TestReplicasSeeEachOthersState: state applied through one replica (here
+// the service behind its admin API) reaches the other within a few
+// seconds, without a restart.
+func TestReplicasSeeEachOthersState(t *testing.T) {
+	rs, _ := startReplicas(t, 2)
+	now := rs[1].clock.Now()
+	in := meterInput("ami-1", "hours", now, 1)
+	_, err := rs[1].client(buyer2Key).MeterUsage(ctx, in)
+	wantType[*types.CustomerNotEntitledException](t, err)
+
+	err = rs[0].Service.ApplyState(ctx, metering.State{Customers: []metering.Customer{{Product: "ami-1", AccountID: buyer2Account, Status: metering.StatusSubscribed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = rs[1].client(buyer2Key).MeterUsage(ctx, in)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica 2 still refuses after 10 s: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

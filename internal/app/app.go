@@ -54,6 +54,8 @@ type App struct {
 	server     *httpserver.Server
 	logger     *slog.Logger
 	webhooks   *webhook.Dispatcher
+	// stopRefresh ends the catalog refresher.
+	stopRefresh func()
 	// Metrics are this process's Prometheus metrics, served at /metrics.
 	Metrics   *metrics.Metrics
 	closeOnce sync.Once
@@ -162,6 +164,7 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.stopRefresh = refreshCatalog(svc, cfg.Logger)
 	if hasOutbox {
 		a.webhooks = webhook.Start(outbox, webhook.Options{Logger: cfg.Logger, Clock: cfg.Clock, OnAttempt: a.Metrics.ObserveDelivery})
 	}
@@ -194,6 +197,9 @@ func (a *App) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err := a.server.Close(ctx)
+		if a.stopRefresh != nil {
+			a.stopRefresh()
+		}
 		if a.webhooks != nil {
 			a.webhooks.Stop()
 		}
@@ -255,4 +261,33 @@ func DatabaseName(database string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// refreshInterval bounds how long a state applied through one replica takes
+// to reach the others.
+const refreshInterval = time.Second
+
+// refreshCatalog polls the store's state version and reloads the catalog
+// when another replica changed the reference data.
+func refreshCatalog(svc *metering.Service, log *slog.Logger) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(refreshInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), refreshInterval)
+				if err := svc.RefreshIfChanged(ctx); err != nil {
+					log.Warn("refresh reference data", "error", err)
+				}
+				cancel()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }

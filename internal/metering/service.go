@@ -54,6 +54,7 @@ type Service struct {
 	cfg     Config
 	newID   func() string
 	catalog atomic.Pointer[Catalog]
+	version atomic.Int64 // StateVersion the catalog was loaded at
 	applyMu sync.Mutex
 
 	signer        RegistrationSigner
@@ -108,7 +109,39 @@ func NewService(ctx context.Context, opts Options, cfg Config) (*Service, error)
 	return s, nil
 }
 
+// StateVersioner is a store whose reference data carries a version that
+// every ApplyState bumps, so replicas can tell when to reload.
+type StateVersioner interface {
+	StateVersion(ctx context.Context) (int64, error)
+}
+
+// RefreshIfChanged reloads the catalog when another process (a replica, or
+// the admin API of another meterd on the same database) applied state.
+// It costs one small read when nothing changed.
+func (s *Service) RefreshIfChanged(ctx context.Context) error {
+	sv, ok := s.store.(StateVersioner)
+	if !ok {
+		return nil
+	}
+	v, err := sv.StateVersion(ctx)
+	if err != nil || v == s.version.Load() {
+		return err
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.reload(ctx)
+}
+
 func (s *Service) reload(ctx context.Context) error {
+	// The version is read before the state: a change in between is caught
+	// by the next refresh instead of being missed.
+	if sv, ok := s.store.(StateVersioner); ok {
+		v, err := sv.StateVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("load state version: %w", err)
+		}
+		s.version.Store(v)
+	}
 	st, err := s.store.LoadState(ctx)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)

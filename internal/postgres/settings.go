@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -45,4 +46,13 @@ func (db *DB) PutSettingIfAbsent(ctx context.Context, name, value string) (strin
 		return "", fmt.Errorf("postgres: put setting %s: %w", name, err)
 	}
 	return v, nil
+}
+
+// StateVersion is bumped by every ApplyState.
+func (db *DB) StateVersion(ctx context.Context) (int64, error) {
+	v, _, err := db.Setting(ctx, "state_version")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
 }

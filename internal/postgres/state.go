@@ -30,6 +30,10 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 		b.Queue(q, args...)
 		what = append(what, name)
 	}
+	// Every apply bumps the state version, so that other replicas notice
+	// and reload their catalogs (metering.StateVersioner).
+	queue("state version", `INSERT INTO settings (name, value) VALUES ('state_version', '1')
+		ON CONFLICT (name) DO UPDATE SET value = (settings.value::bigint + 1)::text`)
 	if st.Region != "" {
 		queue("region", `INSERT INTO settings (name, value) VALUES ('region', $1)
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, st.Region)

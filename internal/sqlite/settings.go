@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/meterd/meterd/internal/metering"
 )
@@ -44,4 +45,13 @@ func (db *DB) PutSettingIfAbsent(ctx context.Context, name, value string) (v str
 		return "", err
 	}
 	return v, tx.Commit()
+}
+
+// StateVersion is bumped by every ApplyState.
+func (db *DB) StateVersion(ctx context.Context) (int64, error) {
+	v, _, err := db.Setting(ctx, "state_version")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
 }

@@ -31,6 +31,12 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 		return err
 	}
 
+	// Every apply bumps the state version, so that other processes on the
+	// file (meterd usage, a second server) notice and reload.
+	if err := exec(`INSERT INTO settings (name, value) VALUES ('state_version', '1')
+		ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)`); err != nil {
+		return err
+	}
 	if st.Region != "" {
 		if err := exec(`INSERT INTO settings (name, value) VALUES ('region', ?)
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, st.Region); err != nil {
