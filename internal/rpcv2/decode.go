@@ -1,15 +1,20 @@
 package rpcv2
 
 import (
-	"encoding/binary"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/meterd/meterd/internal/awsproto"
 )
@@ -25,55 +30,37 @@ const (
 	MaxItems = 1 << 16
 )
 
-// Major types (RFC 8949 3.1).
-const (
-	majorUint   = 0
-	majorNegInt = 1
-	majorBytes  = 2
-	majorText   = 3
-	majorArray  = 4
-	majorMap    = 5
-	majorTag    = 6
-	majorSimple = 7
-)
-
-// Additional information values of major type 7, and the indefinite marker.
-const (
-	infoFalse     = 20
-	infoTrue      = 21
-	infoNull      = 22
-	infoUndefined = 23
-	infoSimple8   = 24
-	infoFloat16   = 25
-	infoFloat32   = 26
-	infoFloat64   = 27
-	infoIndef     = 31
-)
-
-// Tag numbers with a meaning here.
-const (
-	tagEpoch        = 1     // epoch-based date/time
-	tagSelfDescribe = 55799 // "this is CBOR"; no meaning, skipped wherever it appears
-)
-
 // maxEpoch is 9999-12-31T23:59:59Z, as in awsproto.
 const maxEpoch = 253402300799
 
-// token is the head of one data item: its major type, additional
-// information and argument (a value, a length, a tag number, a simple value
-// or a float's bits).
-type token struct {
-	major byte
-	info  byte
-	arg   uint64
-	at    int // offset of the head, for messages
-}
+// selfDescribed is tag 55799, "this is CBOR" (RFC 8949 3.4.6), in the form
+// clients prefix to a body. It means nothing; fxamacker passes over it
+// inside the body, and Unmarshal drops it from the front.
+var selfDescribed = []byte{0xd9, 0xd9, 0xf7}
 
-func (t token) indefinite() bool { return t.info == infoIndef }
-func (t token) isBreak() bool    { return t.major == majorSimple && t.info == infoIndef }
-func (t token) isNull() bool {
-	return t.major == majorSimple && (t.info == infoNull || t.info == infoUndefined)
-}
+// decMode reads request bodies. fxamacker checks the whole body once (well
+// formed, nothing after it, MaxDepth, and MaxItems per array or map before
+// anything is allocated); then the members a struct knows are decoded one
+// level at a time, maps and arrays into raw members and scalars into
+// fxamacker's default Go types, which the typed helpers below convert, and
+// skipped members are decoded whole into any (maps as map[any]any, the
+// default: a newer client's member may have any keys). Text must be valid
+// UTF-8 and no map may repeat a key, skipped members included.
+var decMode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthAllowed, // smithy-go writes indefinite maps and arrays
+		UTF8:             cbor.UTF8RejectInvalid,
+		MaxNestedLevels:  MaxDepth,
+		MaxArrayElements: MaxItems,
+		MaxMapPairs:      MaxItems,
+		BigIntDec:        cbor.BigIntDecodePointer,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return dm
+}()
 
 // Unmarshal reads a request body into v, a non-nil pointer to a struct.
 // The body must be one CBOR map, in definite- or indefinite-length form, and
@@ -90,40 +77,27 @@ func Unmarshal(body []byte, v any) error {
 	if len(body) == 0 {
 		return nil
 	}
-	d := &decoder{data: body}
-	t, err := d.next()
+	d := &decoder{}
+	body, err := d.wellformed(body)
 	if err != nil {
-		return d.finish(err)
+		return err
 	}
-	if t.major != majorMap {
-		return awsproto.SerializationError("The request body must be a CBOR map, not %s.", describe(t))
-	}
-	if err := d.value(t, rv.Elem()); err != nil {
-		return d.finish(err)
-	}
-	if d.off != len(d.data) {
-		return awsproto.SerializationError("The request body has %d bytes after its CBOR map.", len(d.data)-d.off)
-	}
-	return nil
+	return d.value(body, rv.Elem())
 }
 
 // Valid reports whether body is one well-formed CBOR data item within the
-// decoder's bounds, with valid UTF-8 in its text strings.
+// decoder's bounds, with valid UTF-8 in its text strings: whether Unmarshal
+// could skip it.
 func Valid(body []byte) error {
-	d := &decoder{data: body}
-	t, err := d.token()
+	d := &decoder{}
+	body, err := d.wellformed(body)
 	if err == nil {
-		err = d.skip(t)
+		err = d.skip(body)
 	}
-	if err == nil && d.off != len(d.data) {
-		err = d.syntaxf(d.off, "%d bytes after the data item", len(d.data)-d.off)
-	}
-	return d.finish(err)
+	return err
 }
 
 type decoder struct {
-	data  []byte
-	off   int
 	depth int
 	items int
 	path  []segment // where the decoder is, for messages
@@ -135,28 +109,109 @@ type segment struct {
 	index int // -1 for a name
 }
 
-// errAt is a client error: malformed CBOR or a value that does not fit.
-type errAt struct{ msg string }
-
-func (e *errAt) Error() string { return e.msg }
-
-// finish turns an internal error into the error Unmarshal reports.
-func (d *decoder) finish(err error) error {
-	switch e := err.(type) {
-	case nil:
-		return nil
-	case *awsproto.Error:
-		return e
-	case *errAt:
-		return awsproto.SerializationError("%s", e.msg)
-	default:
-		return err
+// wellformed drops leading self-described tags (a loop, not nesting) and
+// has fxamacker check the rest.
+func (d *decoder) wellformed(body []byte) ([]byte, error) {
+	for bytes.HasPrefix(body, selfDescribed) {
+		body = body[len(selfDescribed):]
 	}
+	if err := decMode.Wellformed(body); err != nil {
+		return nil, d.invalid(err)
+	}
+	return body, nil
 }
 
-func (d *decoder) syntaxf(at int, format string, args ...any) error {
-	return &errAt{msg: fmt.Sprintf("The request body is not well-formed CBOR: %s (at byte %d).", fmt.Sprintf(format, args...), at)}
+// scalar decodes raw whole into fxamacker's default Go type: nil for null
+// and undefined, bool, uint64, int64, *big.Int below int64, float64,
+// string, []byte, cbor.SimpleValue, []any, map[any]any. A tagged item
+// comes back as its cbor.RawTag, so that bignums and times are never taken
+// for the plain values fxamacker makes of them. Only skipped members and
+// values of the wrong type are decoded whole when they are composite.
+func (d *decoder) scalar(raw []byte) (any, error) {
+	var v any
+	if err := decMode.Unmarshal(raw, &v); err != nil {
+		return nil, d.invalid(err)
+	}
+	switch v.(type) {
+	case *big.Int, time.Time, cbor.Tag:
+		var tag cbor.RawTag
+		if ok, err := d.try(raw, &tag); err != nil || ok {
+			return tag, err
+		}
+	}
+	return v, nil
 }
+
+// try decodes raw into target, reporting false when raw is of another
+// type or null (which decodes into anything, as the zero value).
+func (d *decoder) try(raw []byte, target any) (bool, error) {
+	err := decMode.Unmarshal(raw, target)
+	var te *cbor.UnmarshalTypeError
+	if errors.As(err, &te) && te.GoType == reflect.TypeOf(target).Elem().String() {
+		return false, nil
+	}
+	if err != nil {
+		return false, d.invalid(err)
+	}
+	return !reflect.ValueOf(target).Elem().IsZero(), nil
+}
+
+func kindOf(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case uint64, int64, *big.Int:
+		return "integer"
+	case float64:
+		return "float"
+	case string:
+		return "text string"
+	case []byte:
+		return "byte string"
+	case []any:
+		return "array"
+	case map[any]any:
+		return "map"
+	case cbor.RawTag:
+		return "tag " + strconv.FormatUint(v.Number, 10)
+	case cbor.SimpleValue:
+		return "simple value " + strconv.Itoa(int(v))
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// count charges n elements or pairs against MaxItems.
+func (d *decoder) count(n int) error {
+	d.items += n
+	if d.items > MaxItems {
+		return tooMany()
+	}
+	return nil
+}
+
+func tooMany() error {
+	return awsproto.SerializationError("The request body holds more than %d items.", MaxItems)
+}
+
+// enter goes one level down into an array, a map or a tag; leave comes back.
+func (d *decoder) enter() error {
+	d.depth++
+	if d.depth > MaxDepth {
+		return tooDeep()
+	}
+	return nil
+}
+
+func tooDeep() error {
+	return awsproto.SerializationError("The request body is not valid CBOR: nesting deeper than %d levels.", MaxDepth)
+}
+
+func (d *decoder) leave() { d.depth-- }
+
+func (d *decoder) push(s segment) { d.path = append(d.path, s) }
+func (d *decoder) pop()           { d.path = d.path[:len(d.path)-1] }
 
 func (d *decoder) where() string {
 	if len(d.path) == 0 {
@@ -176,410 +231,226 @@ func (d *decoder) where() string {
 	return "'" + b.String() + "'"
 }
 
-func (d *decoder) typeError(t token, want string) error {
-	return &errAt{msg: fmt.Sprintf("Value of type %s at %s cannot be read as %s.", describe(t), d.where(), want)}
-}
-
-func (d *decoder) rangeError(value, want string) error {
-	return &errAt{msg: fmt.Sprintf("Value %s at %s is out of range for %s.", value, d.where(), want)}
-}
-
-// describe names an item's type for messages.
-func describe(t token) string {
-	switch t.major {
-	case majorUint, majorNegInt:
-		return "integer"
-	case majorBytes:
-		return "byte string"
-	case majorText:
-		return "text string"
-	case majorArray:
-		return "array"
-	case majorMap:
-		return "map"
-	case majorTag:
-		return "tag " + strconv.FormatUint(t.arg, 10)
-	}
-	switch t.info {
-	case infoFalse, infoTrue:
-		return "boolean"
-	case infoNull:
-		return "null"
-	case infoUndefined:
-		return "undefined"
-	case infoFloat16, infoFloat32, infoFloat64:
-		return "float"
-	case infoIndef:
-		return "break"
-	}
-	return "simple value " + strconv.FormatUint(t.arg, 10)
-}
-
-// token reads one head.
-func (d *decoder) token() (token, error) {
-	if d.off >= len(d.data) {
-		return token{}, d.syntaxf(d.off, "unexpected end of data")
-	}
-	ib := d.data[d.off]
-	t := token{major: ib >> 5, info: ib & 0x1f, at: d.off}
-	d.off++
+// invalid turns an fxamacker error into a SerializationException.
+func (d *decoder) invalid(err error) error {
+	var (
+		nested *cbor.MaxNestedLevelError
+		elems  *cbor.MaxArrayElementsError
+		pairs  *cbor.MaxMapPairsError
+		dup    *cbor.DupMapKeyError
+	)
 	switch {
-	case t.info < 24:
-		t.arg = uint64(t.info)
-	case t.info <= 27:
-		n := 1 << (t.info - 24)
-		if len(d.data)-d.off < n {
-			return token{}, d.syntaxf(t.at, "unexpected end of data")
+	case errors.As(err, &nested):
+		return tooDeep()
+	case errors.As(err, &elems), errors.As(err, &pairs):
+		return tooMany()
+	case errors.As(err, &dup):
+		key := fmt.Sprint(dup.Key)
+		if s, ok := dup.Key.(string); ok {
+			key = strconv.Quote(s)
 		}
-		b := d.data[d.off : d.off+n]
-		d.off += n
-		switch n {
-		case 1:
-			t.arg = uint64(b[0])
-		case 2:
-			t.arg = uint64(binary.BigEndian.Uint16(b))
-		case 4:
-			t.arg = uint64(binary.BigEndian.Uint32(b))
-		default:
-			t.arg = binary.BigEndian.Uint64(b)
-		}
-		if t.major == majorSimple && t.info == infoSimple8 && t.arg < 32 {
-			return token{}, d.syntaxf(t.at, "simple value %d in its two-byte form", t.arg)
-		}
-	case t.info == infoIndef:
-		switch t.major {
-		case majorBytes, majorText, majorArray, majorMap, majorSimple:
-		default:
-			return token{}, d.syntaxf(t.at, "major type %d cannot have indefinite length", t.major)
-		}
-	default:
-		return token{}, d.syntaxf(t.at, "reserved additional information %d", t.info)
+		return awsproto.SerializationError("Key %s appears twice in the map at %s.", key, d.where())
 	}
-	return t, nil
+	msg := strings.TrimPrefix(err.Error(), "cbor: ")
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		msg = "unexpected end of data"
+	}
+	at := ""
+	if len(d.path) > 0 {
+		at = " at " + d.where()
+	}
+	return awsproto.SerializationError("The request body is not valid CBOR%s: %s.", at, msg)
 }
 
-// next reads one head, passing over self-described CBOR tags.
-func (d *decoder) next() (token, error) {
-	for {
-		t, err := d.token()
-		if err != nil || t.major != majorTag || t.arg != tagSelfDescribe {
-			return t, err
-		}
+// mismatch reports that v, a scalar's value, is not what the member wants.
+func (d *decoder) mismatch(v any, want string) error {
+	if len(d.path) == 0 {
+		return awsproto.SerializationError("The request body must be a CBOR map, not %s.", kindOf(v))
 	}
+	return awsproto.SerializationError("Value of type %s at %s cannot be read as %s.", kindOf(v), d.where(), want)
 }
 
-func (d *decoder) enter(at int) error {
-	d.depth++
-	if d.depth > MaxDepth {
-		return d.syntaxf(at, "nesting deeper than %d levels", MaxDepth)
-	}
-	return nil
-}
-
-// count checks a definite length of n items (per data items each, at least
-// a byte apiece) against the data left, and charges them.
-func (d *decoder) count(n uint64, per int, at int) error {
-	if n > uint64(len(d.data)-d.off)/uint64(per) {
-		return d.syntaxf(at, "a length of %d items runs past the end of data", n)
-	}
-	return d.charge(int(n))
-}
-
-// charge counts n items against MaxItems.
-func (d *decoder) charge(n int) error {
-	d.items += n
-	if d.items > MaxItems {
-		return awsproto.SerializationError("The request body holds more than %d items.", MaxItems)
-	}
-	return nil
-}
-
-// take returns the next n bytes, aliasing the body.
-func (d *decoder) take(n uint64, at int) ([]byte, error) {
-	if n > uint64(len(d.data)-d.off) {
-		return nil, d.syntaxf(at, "a length of %d bytes runs past the end of data", n)
-	}
-	b := d.data[d.off : d.off+int(n)]
-	d.off += int(n)
-	return b, nil
-}
-
-// str reads the content of a byte or text string, definite or chunked.
-// keep=false only checks it. Text must be valid UTF-8, chunk by chunk.
-func (d *decoder) str(t token, keep bool) ([]byte, error) {
-	if !t.indefinite() {
-		b, err := d.take(t.arg, t.at)
-		if err == nil && t.major == majorText && !utf8.Valid(b) {
-			err = d.syntaxf(t.at, "text string is not valid UTF-8")
-		}
-		return b, err
-	}
-	var buf []byte
-	for {
-		c, err := d.token()
-		if err != nil {
-			return nil, err
-		}
-		if c.isBreak() {
-			if keep && buf == nil {
-				buf = []byte{}
-			}
-			return buf, nil
-		}
-		if c.major != t.major || c.indefinite() {
-			return nil, d.syntaxf(c.at, "a chunk of an indefinite-length string must be a definite-length string of the same type")
-		}
-		b, err := d.str(c, false)
-		if err != nil {
-			return nil, err
-		}
-		if keep {
-			buf = append(buf, b...)
-		}
-	}
-}
-
-// skip checks an item it has no use for and moves past it.
-func (d *decoder) skip(t token) error {
-	switch t.major {
-	case majorUint, majorNegInt:
-		return nil
-	case majorBytes, majorText:
-		_, err := d.str(t, false)
-		return err
-	case majorArray, majorMap:
-		if err := d.enter(t.at); err != nil {
-			return err
-		}
-		per := 1
-		if t.major == majorMap {
-			per = 2
-		}
-		if !t.indefinite() {
-			if err := d.count(t.arg, per, t.at); err != nil {
-				return err
-			}
-			for i := uint64(0); i < t.arg*uint64(per); i++ {
-				c, err := d.token()
-				if err == nil {
-					err = d.skip(c)
-				}
-				if err != nil {
-					return err
-				}
-			}
-		} else {
-			for {
-				c, err := d.token()
-				if err != nil {
-					return err
-				}
-				if c.isBreak() {
-					break
-				}
-				if err := d.charge(1); err != nil {
-					return err
-				}
-				if err := d.skip(c); err != nil {
-					return err
-				}
-				if per == 2 {
-					if c, err = d.token(); err == nil {
-						err = d.skip(c)
-					}
-					if err != nil {
-						return err
-					}
-				}
-			}
-		}
-		d.depth--
-		return nil
-	case majorTag:
-		if err := d.enter(t.at); err != nil {
-			return err
-		}
-		c, err := d.token()
+// container decodes an array or a map one level deep into target. A tag
+// around one is refused: fxamacker would drop a tag it does not know.
+func (d *decoder) container(raw []byte, target any, want string) error {
+	var tag cbor.RawTag
+	isTag, err := d.try(raw, &tag)
+	if err != nil || isTag {
 		if err == nil {
-			err = d.skip(c)
+			err = d.mismatch(tag, want)
 		}
-		d.depth--
 		return err
-	default:
-		if t.isBreak() {
-			return d.syntaxf(t.at, "break outside an indefinite-length item")
-		}
-		return nil
 	}
+	if ok, err := d.try(raw, target); err != nil || ok {
+		return err
+	}
+	v, err := d.scalar(raw)
+	if err == nil {
+		err = d.mismatch(v, want)
+	}
+	return err
 }
 
-// value reads the item t heads into v.
-func (d *decoder) value(t token, v reflect.Value) error {
-	if t.isBreak() {
-		return d.syntaxf(t.at, "break outside an indefinite-length item")
+func (d *decoder) rangeError(value any, want string) error {
+	return awsproto.SerializationError("Value %v at %s is out of range for %s.", value, d.where(), want)
+}
+
+// skip checks an item it has no use for, all the way down: fxamacker
+// decodes it whole (UTF-8, duplicate keys, tag contents), and walk charges
+// what it holds against MaxItems and MaxDepth.
+func (d *decoder) skip(raw []byte) error {
+	var v any
+	if err := decMode.Unmarshal(raw, &v); err != nil {
+		return d.invalid(err)
 	}
-	if t.isNull() {
-		return nil // absent: v keeps its zero value
+	return d.walk(v)
+}
+
+// walk charges the arrays, maps and tags in a decoded item. Tags 0 to 3,
+// which fxamacker turns into a time.Time or a *big.Int, are leaves here.
+func (d *decoder) walk(v any) error {
+	var inner []any
+	switch v := v.(type) {
+	case []any:
+		inner = v
+	case map[any]any:
+		inner = slices.Collect(maps.Values(v))
+	case cbor.Tag:
+		inner = []any{v.Content}
+	default:
+		return nil
 	}
+	if _, tag := v.(cbor.Tag); !tag {
+		if err := d.count(len(inner)); err != nil {
+			return err
+		}
+	}
+	if err := d.enter(); err != nil {
+		return err
+	}
+	for _, e := range inner {
+		if err := d.walk(e); err != nil {
+			return err
+		}
+	}
+	d.leave()
+	return nil
+}
+
+// value reads raw, which is not null or undefined, into v.
+func (d *decoder) value(raw []byte, v reflect.Value) error {
 	if isTime(v.Type()) {
-		return d.timestamp(t, v)
+		return d.timestamp(raw, v)
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		return d.value(t, v.Elem())
-	case reflect.String:
-		if t.major != majorText {
-			return d.mismatch(t, "a string")
-		}
-		b, err := d.str(t, true)
-		if err != nil {
-			return err
-		}
-		v.SetString(string(b))
-		return nil
-	case reflect.Bool:
-		if t.major != majorSimple || (t.info != infoFalse && t.info != infoTrue) {
-			return d.mismatch(t, "a boolean")
-		}
-		v.SetBool(t.info == infoTrue)
-		return nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return d.integer(t, v)
-	case reflect.Float32, reflect.Float64:
-		return d.float(t, v)
-	case reflect.Slice:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			if t.major != majorBytes {
-				return d.mismatch(t, "a blob")
-			}
-			b, err := d.str(t, true)
-			if err != nil {
-				return err
-			}
-			v.SetBytes(append([]byte{}, b...))
-			return nil
-		}
-		if t.major != majorArray {
-			return d.mismatch(t, "a list")
-		}
-		return d.array(t, v)
+		return d.value(raw, v.Elem())
+	case reflect.Struct:
+		return d.structure(raw, v)
 	case reflect.Map:
-		if t.major != majorMap {
-			return d.mismatch(t, "a map")
-		}
 		if v.Type().Key().Kind() != reflect.String {
 			return fmt.Errorf("rpcv2: cannot decode into %s: map keys must be strings", v.Type())
 		}
-		return d.mapping(t, v)
-	case reflect.Struct:
-		if t.major != majorMap {
-			return d.mismatch(t, "a structure")
+		return d.mapping(raw, v)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.Uint8 {
+			return d.array(raw, v)
 		}
-		return d.structure(t, v)
+	case reflect.String, reflect.Bool, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return fmt.Errorf("rpcv2: cannot decode into %s", v.Type())
 	}
-	return fmt.Errorf("rpcv2: cannot decode into %s", v.Type())
-}
-
-// mismatch reports a type error, first checking that the item is at least
-// well-formed, so that malformed input is reported as such.
-func (d *decoder) mismatch(t token, want string) error {
-	if err := d.skip(t); err != nil {
+	x, err := d.scalar(raw)
+	if err != nil {
 		return err
 	}
-	return d.typeError(t, want)
-}
-
-func (d *decoder) integer(t token, v reflect.Value) error {
-	if t.major != majorUint && t.major != majorNegInt {
-		return d.mismatch(t, "an integer")
-	}
-	neg := t.major == majorNegInt
 	switch v.Kind() {
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if neg || v.OverflowUint(t.arg) {
-			return d.rangeError(intString(t), "an unsigned "+strconv.Itoa(v.Type().Bits())+"-bit integer")
+	case reflect.String:
+		s, ok := x.(string)
+		if !ok {
+			return d.mismatch(x, "a string")
 		}
-		v.SetUint(t.arg)
-		return nil
-	}
-	var n int64
-	over := t.arg > math.MaxInt64
-	switch {
-	case !neg && over:
-		n = math.MaxInt64
-	case !neg:
-		n = int64(t.arg)
-	case over:
-		n = math.MinInt64
+		v.SetString(s)
+	case reflect.Bool:
+		b, ok := x.(bool)
+		if !ok {
+			return d.mismatch(x, "a boolean")
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		b, ok := x.([]byte)
+		if !ok {
+			return d.mismatch(x, "a blob")
+		}
+		v.SetBytes(b)
+	case reflect.Float32, reflect.Float64:
+		return d.float(x, v)
 	default:
-		n = -1 - int64(t.arg)
+		return d.integer(x, v)
 	}
-	// A 64-bit member saturates, as awsproto.Integer does, so that the
-	// operation's range check reports the value; narrower ones refuse it.
-	if v.Type().Bits() < 64 && (over || v.OverflowInt(n)) {
-		return d.rangeError(intString(t), "a "+strconv.Itoa(v.Type().Bits())+"-bit integer")
-	}
-	v.SetInt(n)
 	return nil
 }
 
-func intString(t token) string {
-	if t.major == majorUint {
-		return strconv.FormatUint(t.arg, 10)
-	}
-	n := new(big.Int).SetUint64(t.arg)
-	return n.Neg(n.Add(n, big.NewInt(1))).String()
-}
-
-// number reads an integer or float item as a float64.
-func number(t token) (float64, bool) {
-	switch {
-	case t.major == majorUint:
-		return float64(t.arg), true
-	case t.major == majorNegInt:
-		return -1 - float64(t.arg), true
-	case t.major != majorSimple:
-		return 0, false
-	case t.info == infoFloat16:
-		return float16(uint16(t.arg)), true
-	case t.info == infoFloat32:
-		return float64(math.Float32frombits(uint32(t.arg))), true
-	case t.info == infoFloat64:
-		return math.Float64frombits(t.arg), true
-	}
-	return 0, false
-}
-
-// float16 converts IEEE 754 half precision bits (RFC 8949 appendix D).
-func float16(h uint16) float64 {
-	exp, mant := int(h>>10)&0x1f, float64(h&0x3ff)
-	var f float64
-	switch exp {
-	case 0:
-		f = math.Ldexp(mant, -24)
-	case 31:
-		if mant == 0 {
-			f = math.Inf(1)
-		} else {
-			f = math.NaN()
+// integer never takes a float. A 64-bit signed member saturates, as
+// awsproto.Integer does, so that the operation's range check reports the
+// value; narrower ones refuse it.
+func (d *decoder) integer(x any, v reflect.Value) error {
+	bits := strconv.Itoa(v.Type().Bits())
+	switch v.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		switch n := x.(type) {
+		case uint64:
+			if v.OverflowUint(n) {
+				return d.rangeError(n, "an unsigned "+bits+"-bit integer")
+			}
+			v.SetUint(n)
+			return nil
+		case int64, *big.Int:
+			return d.rangeError(n, "an unsigned "+bits+"-bit integer")
 		}
+		return d.mismatch(x, "an integer")
+	}
+	var i int64
+	over := false
+	switch n := x.(type) {
+	case uint64:
+		i, over = math.MaxInt64, n > math.MaxInt64
+		if !over {
+			i = int64(n)
+		}
+	case int64:
+		i = n
+	case *big.Int:
+		i, over = math.MinInt64, true
 	default:
-		f = math.Ldexp(mant+1024, exp-25)
+		return d.mismatch(x, "an integer")
 	}
-	if h&0x8000 != 0 {
-		return -f
+	if v.Type().Bits() < 64 && (over || v.OverflowInt(i)) {
+		return d.rangeError(x, "a "+bits+"-bit integer")
 	}
-	return f
+	v.SetInt(i)
+	return nil
 }
 
-func (d *decoder) float(t token, v reflect.Value) error {
-	f, ok := number(t)
-	if !ok {
-		return d.mismatch(t, "a number")
+// float takes floats of any width and integers.
+func (d *decoder) float(x any, v reflect.Value) error {
+	var f float64
+	switch n := x.(type) {
+	case float64:
+		f = n
+	case uint64:
+		f = float64(n)
+	case int64:
+		f = float64(n)
+	case *big.Int:
+		f, _ = new(big.Float).SetInt(n).Float64()
+	default:
+		return d.mismatch(x, "a number")
 	}
 	if v.Kind() == reflect.Float32 && !math.IsInf(f, 0) && !math.IsNaN(f) && v.OverflowFloat(f) {
 		return d.rangeError(strconv.FormatFloat(f, 'g', -1, 64), "a 32-bit float")
@@ -590,173 +461,156 @@ func (d *decoder) float(t token, v reflect.Value) error {
 
 // timestamp reads tag 1 around epoch seconds (an integer or a float), or
 // the bare number, to the millisecond as awsproto does.
-func (d *decoder) timestamp(t token, v reflect.Value) error {
-	start := t
-	if t.major == majorTag {
-		if t.arg != tagEpoch {
-			return d.mismatch(t, "a timestamp (tag 1 around epoch seconds)")
+func (d *decoder) timestamp(raw []byte, v reflect.Value) error {
+	want := "a timestamp (tag 1 around epoch seconds)"
+	var tag cbor.RawTag
+	ok, err := d.try(raw, &tag)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if tag.Number != 1 {
+			return d.mismatch(tag, want)
 		}
-		var err error
-		if t, err = d.token(); err != nil {
+		if err := d.enter(); err != nil {
 			return err
 		}
+		defer d.leave()
+		raw, want = tag.Content, "epoch seconds"
+	}
+	x, err := d.scalar(raw)
+	if err != nil {
+		return err
 	}
 	var tm time.Time
-	switch f, ok := number(t); {
-	case !ok:
-		if start.major == majorTag {
-			return d.mismatch(t, "epoch seconds")
+	switch n := x.(type) {
+	case uint64:
+		if n > maxEpoch {
+			return d.rangeError(n, "a timestamp")
 		}
-		return d.mismatch(t, "a timestamp (tag 1 around epoch seconds)")
-	case t.major == majorUint && t.arg <= maxEpoch:
-		tm = time.Unix(int64(t.arg), 0).UTC()
-	case t.major == majorNegInt && t.arg < maxEpoch:
-		tm = time.Unix(-1-int64(t.arg), 0).UTC()
-	case math.IsNaN(f) || math.Abs(f) > maxEpoch:
-		s := strconv.FormatFloat(f, 'g', -1, 64)
-		if t.major != majorSimple {
-			s = intString(t)
+		tm = time.Unix(int64(n), 0)
+	case int64:
+		if n < -maxEpoch {
+			return d.rangeError(n, "a timestamp")
 		}
-		return d.rangeError(s, "a timestamp")
+		tm = time.Unix(n, 0)
+	case *big.Int:
+		return d.rangeError(n, "a timestamp")
+	case float64:
+		if math.IsNaN(n) || math.Abs(n) > maxEpoch {
+			return d.rangeError(strconv.FormatFloat(n, 'g', -1, 64), "a timestamp")
+		}
+		tm = time.UnixMilli(int64(math.Round(n * 1000)))
 	default:
-		tm = time.UnixMilli(int64(math.Round(f * 1000))).UTC()
+		return d.mismatch(x, want)
 	}
 	if v.Type() == timeType {
-		v.Set(reflect.ValueOf(tm))
+		v.Set(reflect.ValueOf(tm.UTC()))
 	} else {
-		v.Field(0).Set(reflect.ValueOf(tm))
+		v.Field(0).Set(reflect.ValueOf(tm.UTC()))
 	}
 	return nil
 }
 
-func (d *decoder) array(t token, v reflect.Value) error {
-	if err := d.enter(t.at); err != nil {
+func (d *decoder) array(raw []byte, v reflect.Value) error {
+	var elems []*cbor.RawMessage
+	if err := d.container(raw, &elems, "a list"); err != nil {
 		return err
 	}
-	hint := 0
-	if !t.indefinite() {
-		if err := d.count(t.arg, 1, t.at); err != nil {
-			return err
-		}
-		hint = int(min(t.arg, 64))
+	if err := d.count(len(elems)); err != nil {
+		return err
 	}
-	s := reflect.MakeSlice(v.Type(), 0, hint)
-	zero := reflect.Zero(v.Type().Elem())
-	d.path = append(d.path, segment{})
-	for i := 0; t.indefinite() || uint64(i) < t.arg; i++ {
-		c, err := d.next()
-		if err != nil {
-			return err
-		}
-		if t.indefinite() {
-			if c.isBreak() {
-				break
-			}
-			if err := d.charge(1); err != nil {
-				return err
-			}
-		}
-		d.path[len(d.path)-1] = segment{index: i}
-		s = reflect.Append(s, zero)
-		if err := d.value(c, s.Index(i)); err != nil {
-			return err
-		}
+	if err := d.enter(); err != nil {
+		return err
 	}
-	d.path = d.path[:len(d.path)-1]
-	d.depth--
+	s := reflect.MakeSlice(v.Type(), len(elems), len(elems))
+	for i, e := range elems {
+		if e == nil {
+			continue
+		}
+		d.push(segment{index: i})
+		if err := d.value(*e, s.Index(i)); err != nil {
+			return err
+		}
+		d.pop()
+	}
+	d.leave()
 	v.Set(s)
 	return nil
 }
 
-// pairs calls fn for each key of the map t heads, with the key and the
-// head of its value; fn must consume the value.
-func (d *decoder) pairs(t token, fn func(key string, at int, val token) error) error {
-	if err := d.enter(t.at); err != nil {
+// object decodes a map for a structure or a map member one level deep: its
+// keys, in order, and their values raw (nil where null or undefined).
+func (d *decoder) object(raw []byte, want string) ([]string, map[any]*cbor.RawMessage, error) {
+	var pairs map[any]*cbor.RawMessage
+	if err := d.container(raw, &pairs, want); err != nil {
+		return nil, nil, err
+	}
+	if err := d.count(len(pairs)); err != nil {
+		return nil, nil, err
+	}
+	keys := make([]string, 0, len(pairs))
+	for k := range pairs {
+		s, ok := k.(string)
+		if !ok {
+			return nil, nil, awsproto.SerializationError("A map key at %s is of type %s; keys must be text strings.", d.where(), kindOf(k))
+		}
+		keys = append(keys, s)
+	}
+	slices.Sort(keys)
+	return keys, pairs, d.enter()
+}
+
+func (d *decoder) mapping(raw []byte, v reflect.Value) error {
+	keys, pairs, err := d.object(raw, "a map")
+	if err != nil {
 		return err
 	}
-	if !t.indefinite() {
-		if err := d.count(t.arg, 2, t.at); err != nil {
-			return err
-		}
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(v.Type(), len(keys)))
 	}
-	for i := uint64(0); t.indefinite() || i < t.arg; i++ {
-		k, err := d.next()
-		if err != nil {
-			return err
-		}
-		if t.indefinite() {
-			if k.isBreak() {
-				break
-			}
-			if err := d.charge(1); err != nil {
+	kt, et := v.Type().Key(), v.Type().Elem()
+	for _, k := range keys {
+		e := reflect.New(et).Elem()
+		if raw := pairs[k]; raw != nil {
+			d.push(segment{name: k, index: -1})
+			if err := d.value(*raw, e); err != nil {
 				return err
 			}
+			d.pop()
 		}
-		if k.major != majorText {
-			if err := d.skip(k); err != nil {
-				return err
-			}
-			return &errAt{msg: fmt.Sprintf("A map key at %s is of type %s; keys must be text strings.", d.where(), describe(k))}
-		}
-		key, err := d.str(k, true)
-		if err != nil {
-			return err
-		}
-		val, err := d.next()
-		if err != nil {
-			return err
-		}
-		if err := fn(string(key), k.at, val); err != nil {
-			return err
-		}
+		v.SetMapIndex(reflect.ValueOf(k).Convert(kt), e)
 	}
-	d.depth--
+	d.leave()
 	return nil
 }
 
-func (d *decoder) mapping(t token, v reflect.Value) error {
-	if v.IsNil() {
-		v.Set(reflect.MakeMap(v.Type()))
+// structure reads the members v knows, in declaration order, then checks
+// the ones it does not.
+func (d *decoder) structure(raw []byte, v reflect.Value) error {
+	keys, pairs, err := d.object(raw, "a structure")
+	if err != nil {
+		return err
 	}
-	kt, et := v.Type().Key(), v.Type().Elem()
-	return d.pairs(t, func(key string, at int, val token) error {
-		k := reflect.ValueOf(key).Convert(kt)
-		if v.MapIndex(k).IsValid() {
-			return d.duplicate(key, at)
-		}
-		e := reflect.New(et).Elem()
-		d.path = append(d.path, segment{name: key, index: -1})
-		if err := d.value(val, e); err != nil {
-			return err
-		}
-		d.path = d.path[:len(d.path)-1]
-		v.SetMapIndex(k, e)
-		return nil
-	})
-}
-
-func (d *decoder) duplicate(key string, at int) error {
-	return &errAt{msg: fmt.Sprintf("Key %s appears twice in the map at %s (byte %d).", strconv.Quote(key), d.where(), at)}
-}
-
-func (d *decoder) structure(t token, v reflect.Value) error {
 	info := fieldsOf(v.Type())
-	seen := make([]bool, len(info.fields))
-	return d.pairs(t, func(key string, at int, val token) error {
-		i, ok := info.byName[key]
-		if !ok {
-			return d.skip(val)
+	for _, f := range info.fields {
+		if raw := pairs[f.name]; raw != nil {
+			d.push(segment{name: f.name, index: -1})
+			if err := d.value(*raw, v.Field(f.index)); err != nil {
+				return err
+			}
+			d.pop()
 		}
-		if seen[i] {
-			return d.duplicate(key, at)
+	}
+	for _, k := range keys {
+		if _, known := info.byName[k]; !known && pairs[k] != nil {
+			d.push(segment{name: k, index: -1})
+			if err := d.skip(*pairs[k]); err != nil {
+				return err
+			}
+			d.pop()
 		}
-		seen[i] = true
-		f := info.fields[i]
-		d.path = append(d.path, segment{name: f.name, index: -1})
-		if err := d.value(val, v.Field(f.index)); err != nil {
-			return err
-		}
-		d.path = d.path[:len(d.path)-1]
-		return nil
-	})
+	}
+	d.leave()
+	return nil
 }

@@ -211,7 +211,7 @@ func TestUnmarshalLimits(t *testing.T) {
 		nest(MaxDepth, "81", ""),
 		nest(MaxDepth, "9f", "ff"),
 		nest(MaxDepth, "a1 00", ""),
-		nest(MaxDepth, "c1", ""),
+		nest(MaxDepth, "c6", ""), // tag 1 must wrap a number (RFC 8949 3.4.2): another tag
 	} {
 		msg := serializationCode(t, Unmarshal(b, &got))
 		if !strings.Contains(msg, "nesting deeper") {

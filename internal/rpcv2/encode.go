@@ -1,121 +1,163 @@
 package rpcv2
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
-// Marshal encodes v as CBOR: definite lengths, integers and lengths in
-// their shortest form, floats as double precision, struct members in
-// declaration order (nil pointers, slices and maps left out, and empty
-// values of `omitempty` members), map keys sorted, timestamps as tag 1
-// around integer epoch seconds, or a float when there are milliseconds.
-// Text that is not valid UTF-8 is repaired with U+FFFD, since a strict
-// client would refuse the whole body over it.
-func Marshal(v any) ([]byte, error) {
-	e := encoder{buf: make([]byte, 0, 256)}
-	if err := e.value(reflect.ValueOf(v)); err != nil {
-		return nil, err
+// Two fxamacker modes write responses, alike but for order. fxamacker
+// sorts struct members and map keys with one setting, and smithy-go's
+// snapshots keep members in declaration order while a map needs a
+// deterministic order: so structs go through encMode (unsorted: a mirror
+// struct's declaration order, see encodeStruct) and maps through
+// sortedMode (RFC 8949 4.2.1 bytewise order of the encoded keys). Both
+// write integers and lengths in their shortest form and floats at their Go
+// width, NaN and infinities included.
+var (
+	encMode    = newEncMode(cbor.SortNone)
+	sortedMode = newEncMode(cbor.SortBytewiseLexical)
+)
+
+func newEncMode(sort cbor.SortMode) cbor.EncMode {
+	em, err := cbor.EncOptions{
+		Sort:          sort,
+		ShortestFloat: cbor.ShortestFloatNone,
+		NaNConvert:    cbor.NaNConvertNone,
+		InfConvert:    cbor.InfConvertNone,
+		IndefLength:   cbor.IndefLengthAllowed, // for ErrorBody
+	}.EncMode()
+	if err != nil {
+		panic(err)
 	}
-	return e.buf, nil
+	return em
 }
 
-type encoder struct{ buf []byte }
+// Marshal encodes v as CBOR: definite lengths, integers and lengths in
+// their shortest form, floats as double precision (float32 as single),
+// struct members in declaration order (nil pointers, slices and maps left
+// out, and empty values of `omitempty` members), map keys sorted,
+// timestamps as tag 1 around integer epoch seconds, or a float when there
+// are milliseconds. Text that is not valid UTF-8 is repaired with U+FFFD,
+// since a strict client would refuse the whole body over it.
+func Marshal(v any) ([]byte, error) {
+	return encode(reflect.ValueOf(v))
+}
 
-func (e *encoder) value(v reflect.Value) error {
+// encode walks v as the package's mapping says (names, omission, times,
+// UTF-8) and has fxamacker write each value; composites are assembled from
+// their members' encodings as cbor.RawMessage.
+func encode(v reflect.Value) ([]byte, error) {
 	if !v.IsValid() {
-		e.buf = append(e.buf, majorSimple<<5|infoNull)
-		return nil
+		return encMode.Marshal(nil)
 	}
 	if isTime(v.Type()) {
-		t := v
-		if t.Type() != timeType {
-			t = t.Field(0)
+		if v.Type() != timeType {
+			v = v.Field(0)
 		}
-		e.buf = appendTime(e.buf, t.Interface().(time.Time))
-		return nil
+		return encMode.Marshal(epoch(v.Interface().(time.Time)))
 	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
-			e.buf = append(e.buf, majorSimple<<5|infoNull)
-			return nil
+			return encMode.Marshal(nil)
 		}
-		return e.value(v.Elem())
+		return encode(v.Elem())
 	case reflect.String:
-		e.buf = appendText(e.buf, v.String())
+		return encMode.Marshal(strings.ToValidUTF8(v.String(), "\uFFFD"))
 	case reflect.Bool:
-		if v.Bool() {
-			e.buf = append(e.buf, majorSimple<<5|infoTrue)
-		} else {
-			e.buf = append(e.buf, majorSimple<<5|infoFalse)
-		}
+		return encMode.Marshal(v.Bool())
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		e.buf = appendInt(e.buf, v.Int())
+		return encMode.Marshal(v.Int())
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		e.buf = appendHead(e.buf, majorUint, v.Uint())
+		return encMode.Marshal(v.Uint())
 	case reflect.Float32:
-		e.buf = append(e.buf, majorSimple<<5|infoFloat32)
-		e.buf = binary.BigEndian.AppendUint32(e.buf, math.Float32bits(float32(v.Float())))
+		return encMode.Marshal(float32(v.Float()))
 	case reflect.Float64:
-		e.buf = appendFloat64(e.buf, v.Float())
+		return encMode.Marshal(v.Float())
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			e.buf = appendHead(e.buf, majorBytes, uint64(v.Len()))
-			for i := range v.Len() {
-				e.buf = append(e.buf, byte(v.Index(i).Uint()))
+			b := make([]byte, v.Len())
+			for i := range b {
+				b[i] = byte(v.Index(i).Uint())
 			}
-			return nil
+			return encMode.Marshal(b)
 		}
-		e.buf = appendHead(e.buf, majorArray, uint64(v.Len()))
-		for i := range v.Len() {
-			if err := e.value(v.Index(i)); err != nil {
-				return err
+		elems := make([]cbor.RawMessage, v.Len())
+		for i := range elems {
+			var err error
+			if elems[i], err = encode(v.Index(i)); err != nil {
+				return nil, err
 			}
 		}
+		return encMode.Marshal(elems)
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
-			return fmt.Errorf("rpcv2: cannot encode %s: map keys must be strings", v.Type())
+			return nil, fmt.Errorf("rpcv2: cannot encode %s: map keys must be strings", v.Type())
 		}
-		keys := v.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-		e.buf = appendHead(e.buf, majorMap, uint64(len(keys)))
-		for _, k := range keys {
-			e.buf = appendText(e.buf, k.String())
-			if err := e.value(v.MapIndex(k)); err != nil {
-				return err
+		m := make(map[string]cbor.RawMessage, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			e, err := encode(it.Value())
+			if err != nil {
+				return nil, err
 			}
+			m[strings.ToValidUTF8(it.Key().String(), "\uFFFD")] = e
 		}
+		return sortedMode.Marshal(m)
 	case reflect.Struct:
-		info := fieldsOf(v.Type())
-		n := 0
-		for _, f := range info.fields {
-			if !omitted(f, v.Field(f.index)) {
-				n++
-			}
-		}
-		e.buf = appendHead(e.buf, majorMap, uint64(n))
-		for _, f := range info.fields {
-			fv := v.Field(f.index)
-			if omitted(f, fv) {
-				continue
-			}
-			e.buf = appendText(e.buf, f.name)
-			if err := e.value(fv); err != nil {
-				return err
-			}
-		}
-	default:
-		return fmt.Errorf("rpcv2: cannot encode %s", v.Type())
+		return encodeStruct(v)
 	}
-	return nil
+	return nil, fmt.Errorf("rpcv2: cannot encode %s", v.Type())
+}
+
+// mirror is a struct type made to carry one struct type's encoded members:
+// field i is member i of fields, a cbor.RawMessage tagged with the member's
+// name and omitempty, so that fxamacker writes the members present in
+// declaration order.
+type mirror struct {
+	typ    reflect.Type
+	fields []field
+}
+
+var mirrors sync.Map // reflect.Type -> *mirror
+
+func mirrorOf(t reflect.Type) *mirror {
+	if m, ok := mirrors.Load(t); ok {
+		return m.(*mirror)
+	}
+	info := fieldsOf(t)
+	sfs := make([]reflect.StructField, len(info.fields))
+	for i, f := range info.fields {
+		sfs[i] = reflect.StructField{
+			Name: fmt.Sprintf("F%d", i),
+			Type: reflect.TypeFor[cbor.RawMessage](),
+			Tag:  reflect.StructTag(fmt.Sprintf("cbor:%q", f.name+",omitempty")),
+		}
+	}
+	m, _ := mirrors.LoadOrStore(t, &mirror{typ: reflect.StructOf(sfs), fields: info.fields})
+	return m.(*mirror)
+}
+
+func encodeStruct(v reflect.Value) ([]byte, error) {
+	m := mirrorOf(v.Type())
+	out := reflect.New(m.typ).Elem()
+	for i, f := range m.fields {
+		fv := v.Field(f.index)
+		if omitted(f, fv) {
+			continue
+		}
+		b, err := encode(fv)
+		if err != nil {
+			return nil, err
+		}
+		out.Field(i).SetBytes(b)
+	}
+	return encMode.Marshal(out.Interface())
 }
 
 // omitted: nil members are absent in Smithy terms; omitempty as in JSON.
@@ -144,50 +186,16 @@ func omitted(f field, v reflect.Value) bool {
 	return false
 }
 
-// appendHead writes a head with its argument in the shortest form.
-func appendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= math.MaxUint8:
-		return append(b, m|24, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), n)
-}
-
-func appendInt(b []byte, n int64) []byte {
-	if n >= 0 {
-		return appendHead(b, majorUint, uint64(n))
-	}
-	return appendHead(b, majorNegInt, uint64(-1-n))
-}
-
-func appendFloat64(b []byte, f float64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, majorSimple<<5|infoFloat64), math.Float64bits(f))
-}
-
-func appendText(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	return append(appendHead(b, majorText, uint64(len(s))), s...)
-}
-
-// appendTime writes tag 1 around epoch seconds: an integer, or a double
-// when the time has milliseconds. smithy-go reads a double as
-// time.UnixMilli(int64(f*1e3)), which truncates; the double is chosen so
-// that f*1e3 is not short of the milliseconds (a nudge of one ulp, far
-// below a millisecond for readers that round).
-func appendTime(b []byte, t time.Time) []byte {
-	b = appendHead(b, majorTag, tagEpoch)
+// epoch is tag 1 around epoch seconds: an integer, or a double when the
+// time has milliseconds (finer is dropped). fxamacker's TimeUnixDynamic
+// writes the same shape, but smithy-go reads a double as
+// time.UnixMilli(int64(f*1e3)), which truncates; so the double is chosen
+// here, such that f*1e3 is not short of the milliseconds (a nudge of one
+// ulp, far below a millisecond for readers that round).
+func epoch(t time.Time) cbor.Tag {
 	ms := t.UnixMilli()
 	if ms%1000 == 0 {
-		return appendInt(b, ms/1000)
+		return cbor.Tag{Number: 1, Content: ms / 1000}
 	}
 	f := float64(ms) / 1e3
 	switch {
@@ -200,7 +208,7 @@ func appendTime(b []byte, t time.Time) []byte {
 			f = math.Nextafter(f, math.Inf(-1))
 		}
 	}
-	return appendFloat64(b, f)
+	return cbor.Tag{Number: 1, Content: f}
 }
 
 var timeType = reflect.TypeFor[time.Time]()

@@ -3,7 +3,10 @@
 // request decoding of CBOR (RFC 8949) into Go structs, and the response and
 // error envelopes SDKs parse. It knows nothing about metering; it is to CBOR
 // what package awsproto is to awsJson1_1, and it reports client errors as
-// *awsproto.Error so that both protocols share one error table.
+// *awsproto.Error so that both protocols share one error table. The CBOR
+// itself is read and written by github.com/fxamacker/cbor; this package adds
+// Smithy's rules on top (member names, absent members, strict integers,
+// timestamps smithy-go reads exactly, member paths in errors).
 //
 // Go values map to CBOR as follows, both ways. Struct members are named by
 // their `cbor` tag, else their `json` tag, else the field name; names match
@@ -16,6 +19,7 @@
 package rpcv2
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,15 +85,18 @@ func WriteError(w http.ResponseWriter, e *awsproto.Error) {
 }
 
 // ErrorBody is the error envelope, in the form smithy-go itself writes it
-// (its response snapshots): an indefinite-length map, __type first.
+// (its response snapshots): an indefinite-length map, __type first. It is
+// written with fxamacker's streaming encoder (StartIndefiniteMap, the four
+// strings, EndIndefinite); writing to a bytes.Buffer cannot fail.
 func ErrorBody(code, message string) []byte {
-	b := make([]byte, 0, 20+len(code)+len(message))
-	b = append(b, 0xbf)
-	b = appendText(b, "__type")
-	b = appendText(b, code)
-	b = appendText(b, "message")
-	b = appendText(b, message)
-	return append(b, 0xff)
+	var b bytes.Buffer
+	enc := encMode.NewEncoder(&b)
+	enc.StartIndefiniteMap()
+	for _, s := range [...]string{"__type", code, "message", message} {
+		enc.Encode(strings.ToValidUTF8(s, "\uFFFD"))
+	}
+	enc.EndIndefinite()
+	return b.Bytes()
 }
 
 func setHeaders(h http.Header, n int) {
