@@ -50,8 +50,10 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		return nil, tooLarge(r.ContentLength)
 	}
 	var buf bytes.Buffer
+	// Grow from what arrives, trusting Content-Length only up to a small
+	// size: slow clients declaring 1 MiB must not each pin 1 MiB.
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(min(r.ContentLength, 64<<10)))
 	}
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
