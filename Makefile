@@ -1,7 +1,8 @@
-# meterd's tasks. `make help` lists them; CI runs `make test` (.ci/run).
+# meterd's tasks. `make help` lists them; CI runs `make test` and `make fuzz` (.ci/run).
 GO ?= go
+FUZZTIME ?= 5s
 
-.PHONY: help run build test vet fmt bench clean
+.PHONY: help run build test vet fmt bench clean fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -19,6 +20,14 @@ vet: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (default 5s) each; a find fails and is kept in testdata/fuzz
+	@set -e; grep -rlE --include='*_test.go' '^func Fuzz' cmd internal | sort | while read -r f; do \
+	  for fn in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$$f" | cut -d' ' -f2); do \
+	    echo "fuzz $$fn in ./$$(dirname "$$f") for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "./$$(dirname "$$f")" || exit 1; \
+	  done; \
+	done
 
 bench: ## run the load generator against meterd and the decode-only baseline
 	$(GO) run ./cmd/meterd bench

@@ -21,6 +21,7 @@ Usage:
   meterd version          print the version
 
 ` + adminUsageText + `
+` + controlsUsageText + `
 Every flag can also be set as an environment variable (METERD_LISTEN, METERD_DATABASE,
 METERD_ENDPOINT, METERD_ADMIN_TOKEN, ...).
 `
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "accounts", "products", "customers", "tokens", "subscribe", "unsubscribe", "notifications", "state", "key-versions":
 		err = admin(ctx, args[0], args[1:], stdout, stderr)
+	case "controls", "reset":
+		err = controlsCommand(ctx, args[0], args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "meterd", version())
 	case "help", "-h", "--help":

@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/meterd/meterd/internal/admission"
 	"github.com/meterd/meterd/internal/app"
 	"github.com/meterd/meterd/internal/metering"
 )
@@ -23,6 +25,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Region, "region", envDefault("region", ""), "region served; default the state file's, else us-east-1 ($METERD_REGION)")
 	fs.StringVar(&cfg.RegisterUsageKeys, "register-usage-keys", envDefault("register-usage-keys", ""), "directory of N.pem RSA private keys for RegisterUsage key versions; missing versions are generated ($METERD_REGISTER_USAGE_KEYS)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", envDefault("admin-token", ""), "admin API bearer token ($METERD_ADMIN_TOKEN); default: one generated at first start, printed once, only its hash stored")
+	maxInFlight := fs.String("max-in-flight", envDefault("max-in-flight", strconv.Itoa(admission.DefaultMax)), "data-plane calls in flight before meterd answers ThrottlingException ($METERD_MAX_IN_FLIGHT)")
 	logFormat := fs.String("log-format", envDefault("log-format", "text"), "log format: text or json ($METERD_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error ($METERD_LOG_LEVEL)")
 	meterWindow := fs.String("meter-usage-window", envDefault("meter-usage-window", def.MeterUsageWindow.String()), "how old a MeterUsage timestamp may be ($METERD_METER_USAGE_WINDOW)")
@@ -32,6 +35,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var err error
+	if cfg.MaxInFlight, err = strconv.Atoi(*maxInFlight); err != nil || cfg.MaxInFlight < 1 {
+		return fmt.Errorf("--max-in-flight: %q is not a positive number", *maxInFlight)
+	}
 	durations := []struct {
 		name string
 		text string

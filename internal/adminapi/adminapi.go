@@ -53,6 +53,11 @@ type Options struct {
 	// buyer's browser does. Default: a 10 s timeout, redirects not followed
 	// (the answer reports where the page sent the browser).
 	Fulfillment *http.Client
+	// Test are the test controls and reset (controls.go); nil: none.
+	Test *TestControls
+	// Visibility serves usage reports, the audit log and the record
+	// debugger (reports.go, audit.go, debug.go), and audits every call.
+	Visibility Visibility
 }
 
 // Server serves the admin API. It is an http.Handler for the paths under
@@ -74,7 +79,7 @@ type route struct {
 }
 
 func routeTable() []route {
-	return []route{
+	return append([]route{
 		{"GET", Prefix + "/openapi.json", (*Server).openAPI, true},
 
 		{"GET", Prefix + "/accounts", (*Server).listAccounts, false},
@@ -101,7 +106,7 @@ func routeTable() []route {
 
 		{"GET", Prefix + "/state", (*Server).getState, false},
 		{"POST", Prefix + "/state", (*Server).applyState, false},
-	}
+	}, append(controlsRoutes(), visibilityRoutes()...)...)
 }
 
 // New returns the admin API's handler.
@@ -123,7 +128,7 @@ func New(o Options) *Server {
 	s := &Server{o: o, mux: http.NewServeMux(), paths: http.NewServeMux()}
 	seen := map[string]bool{}
 	for _, rt := range routeTable() {
-		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+		s.mux.Handle(rt.method+" "+rt.pattern, s.audited(rt, s.wrap(rt)))
 		if !seen[rt.pattern] {
 			seen[rt.pattern] = true
 			s.paths.Handle(rt.pattern, http.NotFoundHandler())

@@ -15,12 +15,18 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meterd/meterd/internal/adminapi"
+	"github.com/meterd/meterd/internal/admission"
+	"github.com/meterd/meterd/internal/audit"
+	"github.com/meterd/meterd/internal/audithook"
 	"github.com/meterd/meterd/internal/awsapi"
+	"github.com/meterd/meterd/internal/controls"
+	"github.com/meterd/meterd/internal/dashboard"
 	"github.com/meterd/meterd/internal/httpserver"
 	"github.com/meterd/meterd/internal/metering"
 	"github.com/meterd/meterd/internal/metrics"
 	"github.com/meterd/meterd/internal/postgres"
 	"github.com/meterd/meterd/internal/registersig"
+	"github.com/meterd/meterd/internal/reports"
 	"github.com/meterd/meterd/internal/sqlite"
 	"github.com/meterd/meterd/internal/statefile"
 	"github.com/meterd/meterd/internal/webhook"
@@ -41,6 +47,12 @@ type Config struct {
 	// AdminToken is the admin API's bearer token. Empty: the one generated
 	// at first start, whose hash the database keeps.
 	AdminToken string
+	// MaxInFlight bounds the data-plane calls in flight; past it meterd
+	// answers ThrottlingException. Default admission.DefaultMax.
+	MaxInFlight int
+	// AuditRetention is how long audit events and refused metering
+	// attempts are kept. Default 90 days.
+	AuditRetention time.Duration
 }
 
 // App is a running meterd.
@@ -57,7 +69,14 @@ type App struct {
 	// stopRefresh ends the catalog refresher.
 	stopRefresh func()
 	// Metrics are this process's Prometheus metrics, served at /metrics.
-	Metrics   *metrics.Metrics
+	Metrics *metrics.Metrics
+	// Controls are the test controls (internal/controls); its clock is the
+	// one the metering rules read.
+	Controls *controls.Controls
+	// Audit is the audit log: every API call, and the metering attempts
+	// the record debugger explains.
+	Audit     *audit.Log
+	stateFile string
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -77,7 +96,10 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	if cfg.Clock == nil {
 		cfg.Clock = metering.SystemClock{}
 	}
-	a = &App{logger: cfg.Logger, Metrics: metrics.New()}
+	// The metering rules, token expiry, key dates and webhooks read the
+	// test controls' clock, which wraps cfg.Clock; SigV4's skew check
+	// keeps cfg.Clock, because SDKs sign with the real time.
+	a = &App{logger: cfg.Logger, Metrics: metrics.New(), Controls: controls.New(cfg.Clock), stateFile: cfg.StateFile}
 
 	store, err := openStore(ctx, cfg.Database, cfg.Logger, a.Metrics.ObserveCommit)
 	if err != nil {
@@ -92,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 
 	var file *statefile.File
 	if cfg.StateFile != "" {
-		if file, err = statefile.Load(cfg.StateFile, cfg.Clock.Now()); err != nil {
+		if file, err = loadStateFile(cfg.StateFile, a.Controls); err != nil {
 			return nil, err
 		}
 	} else {
@@ -116,13 +138,13 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	if rules.Region == "" && file != nil {
 		rules.Region = file.State.Region
 	}
-	opts := metering.Options{Store: store, Clock: cfg.Clock, NewID: uuid.NewString}
+	opts := metering.Options{Store: store, Clock: a.Controls, NewID: uuid.NewString}
 	// RegisterUsage needs a store that keeps signing keys and registrations.
 	var keys *registersig.Keys
 	keyStore, hasKeys := any(store).(metering.SigningKeyStore)
 	regStore, hasRegs := any(store).(metering.RegistrationStore)
 	if hasKeys && hasRegs {
-		keys = registersig.New(keyStore, cfg.Clock)
+		keys = registersig.New(keyStore, a.Controls)
 		opts.Signer, opts.Registrations = keys, regStore
 		if cfg.RegisterUsageKeys != "" {
 			if err := keys.LoadDir(ctx, cfg.RegisterUsageKeys); err != nil {
@@ -145,15 +167,32 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}
 
-	handler := awsapi.New(awsapi.Options{Service: svc, Logger: cfg.Logger, Clock: cfg.Clock, Observer: a.Metrics})
+	// Stores without audit tables keep the log in memory.
+	auditStore, ok := any(store).(audit.Store)
+	if !ok {
+		auditStore = audit.NewMemStore(0)
+	}
+	a.Audit = audit.Start(auditStore, audit.Options{Now: a.Controls.Now, Logger: cfg.Logger, Retention: cfg.AuditRetention})
+	defer func() {
+		if err != nil {
+			a.Audit.Close()
+		}
+	}()
+	// The audit hook is first, so that its After runs last and sees the call as answered.
+	hooks := hookChain{audithook.New(audithook.Options{Log: a.Audit, Service: svc, Clock: a.Controls}),
+		admission.New(admission.Options{Max: cfg.MaxInFlight, Controls: a.Controls})}
+	handler := awsapi.New(awsapi.Options{Service: svc, Logger: cfg.Logger, Clock: cfg.Clock, Observer: a.Metrics,
+		Hooks: hooks, Unprocessed: a.Controls.Unprocessed})
 	settings, _ := any(store).(metering.SettingsStore)
 	token, err := adminapi.SetupToken(ctx, cfg.AdminToken, settings)
 	if err != nil {
 		return nil, err
 	}
 	a.AdminToken = token.Generated
-	admin := adminapi.New(adminapi.Options{Service: svc, TokenHash: token.Hash, Clock: cfg.Clock, Logger: cfg.Logger})
-	routes := httpserver.Routes{DataPlane: handler, Admin: admin, Metrics: a.Metrics.Handler()}
+	admin := adminapi.New(adminapi.Options{Service: svc, TokenHash: token.Hash, Clock: a.Controls, Logger: cfg.Logger,
+		Test: &adminapi.TestControls{Controls: a.Controls, Reset: a.reset}, Visibility: visibility(store, a.Audit)})
+	// Answers wait for the audit hook, so a client never outruns its event.
+	routes := httpserver.Routes{DataPlane: audithook.Hold(handler), Admin: admin, Dashboard: dashboard.New(), Metrics: a.Metrics.Handler()}
 	if p, ok := store.(interface{ Ping(context.Context) error }); ok {
 		routes.Ready = p.Ping
 	}
@@ -166,9 +205,20 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.stopRefresh = refreshCatalog(svc, cfg.Logger)
 	if hasOutbox {
-		a.webhooks = webhook.Start(outbox, webhook.Options{Logger: cfg.Logger, Clock: cfg.Clock, OnAttempt: a.Metrics.ObserveDelivery})
+		a.webhooks = webhook.Start(outbox, webhook.Options{Logger: cfg.Logger, Clock: a.Controls, OnAttempt: a.Metrics.ObserveDelivery})
 	}
 	return a, nil
+}
+
+// visibility picks what the reports, audit and debugger routes read:
+// rollups where the store keeps them, else sums of its usage summary.
+func visibility(store metering.Store, log *audit.Log) adminapi.Visibility {
+	v := adminapi.Visibility{Audit: log, Reports: reports.New(reports.Summaries{Store: store})}
+	if rs, ok := store.(reports.Store); ok {
+		v.Reports = reports.New(rs)
+	}
+	v.Records, _ = store.(adminapi.RecordLister)
+	return v
 }
 
 // knownKeyVersion reports whether any product uses a public-key version,
@@ -196,6 +246,7 @@ func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		a.Audit.CloseStreams() // live streams would hold the shutdown up
 		err := a.server.Close(ctx)
 		if a.stopRefresh != nil {
 			a.stopRefresh()
@@ -203,7 +254,7 @@ func (a *App) Close() error {
 		if a.webhooks != nil {
 			a.webhooks.Stop()
 		}
-		a.closeErr = errors.Join(err, a.Store.Close())
+		a.closeErr = errors.Join(err, a.Audit.Close(), a.Store.Close())
 	})
 	return a.closeErr
 }

@@ -36,6 +36,7 @@ type Handler struct {
 	logger   *slog.Logger
 	observer Observer
 	hooks    Hooks
+	unproc   func(ctx context.Context, accountID string, n int) []int
 	ops      map[string]operation // awsJson1_1, by X-Amz-Target
 	cborOps  map[string]operation // RPC v2 CBOR, by service.operation from the path
 }
@@ -60,6 +61,10 @@ type Options struct {
 	Clock    metering.Clock
 	// Skew is the SigV4 clock-skew window; default 5 minutes.
 	Skew time.Duration
+	// Unprocessed, if set, picks which of a BatchMeterUsage call's n
+	// records (indexes) to return in UnprocessedRecords instead of
+	// metering them (test controls' fault injection).
+	Unprocessed func(ctx context.Context, accountID string, n int) []int
 }
 
 // New returns the data-plane handler.
@@ -68,7 +73,7 @@ func New(opts Options) *Handler {
 	if h.observer == nil {
 		h.observer = noObserver{}
 	}
-	h.hooks = opts.Hooks
+	h.hooks, h.unproc = opts.Hooks, opts.Unprocessed
 	if h.hooks == nil {
 		h.hooks = NoHooks{}
 	}

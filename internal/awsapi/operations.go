@@ -103,6 +103,11 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 	if err := awsproto.Decode(body, &req); err != nil {
 		return nil, err
 	}
+	// Records test controls leave unprocessed are not metered at all.
+	unprocessed := []usageRecordJSON{}
+	if h.unproc != nil && len(req.UsageRecords) > 0 {
+		req.UsageRecords, unprocessed = splitUnprocessed(req.UsageRecords, h.unproc(ctx, caller.AccessKey.AccountID, len(req.UsageRecords)))
+	}
 	in := metering.BatchMeterUsageInput{ProductCode: req.ProductCode}
 	if req.UsageRecords != nil {
 		in.UsageRecords = make([]metering.UsageRecordInput, len(req.UsageRecords))
@@ -124,7 +129,7 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 	}
 	resp := batchMeterUsageResponse{
 		Results:            make([]usageRecordResultJSON, len(out.Results)),
-		UnprocessedRecords: []usageRecordJSON{},
+		UnprocessedRecords: unprocessed,
 	}
 	counts := map[metering.RecordStatus]int{}
 	for _, res := range out.Results {
@@ -141,4 +146,18 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 		}
 	}
 	return resp, nil
+}
+
+// splitUnprocessed moves the records at the ascending indexes picked out
+// of recs, keeping both lists in order.
+func splitUnprocessed(recs []usageRecordJSON, picked []int) (kept, out []usageRecordJSON) {
+	kept, out = make([]usageRecordJSON, 0, len(recs)), []usageRecordJSON{}
+	for i, r := range recs {
+		if len(picked) > 0 && picked[0] == i {
+			out, picked = append(out, r), picked[1:]
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, out
 }

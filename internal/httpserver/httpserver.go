@@ -37,6 +37,8 @@ type Routes struct {
 	Ready func(ctx context.Context) error
 	// Admin serves the admin API, every path under /admin/.
 	Admin http.Handler
+	// Dashboard serves the web dashboard, every path under /ui/.
+	Dashboard http.Handler
 }
 
 // Listen binds addr and starts serving.
@@ -71,6 +73,9 @@ func Listen(addr string, routes Routes, logger *slog.Logger) (*Server, error) {
 	}
 	if routes.Admin != nil {
 		mux.Handle("/admin/", routes.Admin)
+	}
+	if routes.Dashboard != nil {
+		mux.Handle("/ui/", routes.Dashboard)
 	}
 	mux.Handle("/", routes.DataPlane)
 	s := &Server{

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/meterd/meterd/internal/controls"
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -34,6 +35,7 @@ type parser struct {
 	warns  []Warning
 	seen   map[string]bool // messages already reported, so that merged keys do not repeat them
 	visits int
+	ctl    *controls.Settings // the controls key, nil when absent
 }
 
 func newParser(name string, now time.Time) *parser {
@@ -182,6 +184,7 @@ func (p *parser) parse(data []byte) {
 		"products":            func(k string, v *yaml.Node) { p.list(k, v, p.product) },
 		"customers":           func(k string, v *yaml.Node) { p.list(k, v, p.customer) },
 		"registration_tokens": func(k string, v *yaml.Node) { p.list(k, v, p.token) },
+		"controls":            p.controls, // controls.go
 	})
 }
 

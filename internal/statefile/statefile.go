@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterd/meterd/internal/controls"
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -81,6 +82,8 @@ type File struct {
 	State metering.State
 	// Warnings are the problems that did not stop the file from loading.
 	Warnings []Warning
+	// Controls are the file's test controls; nil when it has no controls key.
+	Controls *controls.Settings
 
 	pos map[string]Position // key path -> where it is written
 }
@@ -105,7 +108,7 @@ func Parse(name string, data []byte, now time.Time) (*File, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
-	return &File{Name: name, State: p.st, Warnings: p.warns, pos: p.pos}, nil
+	return &File{Name: name, State: p.st, Warnings: p.warns, Controls: p.ctl, pos: p.pos}, nil
 }
 
 // PositionOf returns where the key path (as in "customers[2].product") is

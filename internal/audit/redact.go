@@ -1,0 +1,104 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// secretNames are the member names whose values the log never keeps,
+// compared in lower case without '_' and '-': registration tokens (the
+// data plane's ResolveCustomer, the admin API's tokens), access-key
+// secrets, and anything that looks like a credential.
+var secretNames = map[string]bool{
+	"secret":             true,
+	"secretaccesskey":    true,
+	"awssecretaccesskey": true,
+	"sessiontoken":       true,
+	"token":              true,
+	"registrationtoken":  true,
+	"admintoken":         true,
+	"password":           true,
+	"authorization":      true,
+	"privatekey":         true,
+	"privatekeypem":      true,
+}
+
+// IsSecretName reports whether a member called name holds a secret.
+func IsSecretName(name string) bool {
+	n := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(name))
+	return secretNames[n]
+}
+
+// Redact replaces, in a value decoded from JSON (maps, slices, scalars),
+// every scalar held by a secret member with Hidden. Objects and arrays
+// under a secret name are walked rather than hidden whole, so that
+// {"registration_token": {"token": …, "product": …}} keeps its product.
+func Redact(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			switch val.(type) {
+			case map[string]any, []any:
+				x[k] = Redact(val)
+			default:
+				if IsSecretName(k) && val != nil {
+					x[k] = Hidden
+				}
+			}
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = Redact(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+// MaxElementBytes caps requestParameters and responseElements: a larger
+// value is replaced by a note saying how large it was.
+const MaxElementBytes = 64 << 10
+
+// RedactJSON returns a JSON document with its secrets hidden, nil for
+// empty input or input that is not JSON (which may hide a secret in a form
+// the log cannot read), and a note for input over MaxElementBytes.
+func RedactJSON(data []byte) json.RawMessage {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil
+	}
+	if len(data) > MaxElementBytes {
+		return Omitted(len(data))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return nil
+	}
+	return Marshal(Redact(v))
+}
+
+// Marshal encodes v as an element, nil if it cannot be encoded and a note
+// if it is over MaxElementBytes.
+func Marshal(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	if len(b) > MaxElementBytes {
+		return Omitted(len(b))
+	}
+	return b
+}
+
+// Omitted is the element that stands for one too large to keep.
+func Omitted(n int) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"omitted": "larger than the audit log keeps", "bytes": n})
+	return b
+}
