@@ -128,4 +128,51 @@ for key, secret, code in [("AKIANOBODY0000000000", "x", "UnrecognizedClientExcep
     except ClientError as e:
         check(e.response["Error"]["Code"] == code, "want %s, got %s" % (code, e.response["Error"]["Code"]))
 
+
+# RegisterUsage from an ECS task, verified like a container image would.
+task = client("AKIATASK000000000001", "task-secret")
+reg = task.register_usage(ProductCode="container-1", PublicKeyVersion=2, Nonce="boto3-nonce")
+parts = reg["Signature"].split(".")
+check(len(parts) == 3, "RegisterUsage Signature is a compact JWS")
+import base64, json
+pad = lambda s: s + "=" * (-len(s) % 4)
+header = json.loads(base64.urlsafe_b64decode(pad(parts[0])))
+claims = json.loads(base64.urlsafe_b64decode(pad(parts[1])))
+check(header["alg"] == "PS256", "PS256 signature")
+check(claims["productCode"] == "container-1" and claims["publicKeyVersion"] == 2 and claims["nonce"] == "boto3-nonce", "claims %s" % claims)
+old = task.register_usage(ProductCode="container-1", PublicKeyVersion=1)
+check("PublicKeyRotationTimestamp" in old, "retired key version adds PublicKeyRotationTimestamp")
+raises(task.register_usage, task.exceptions.InvalidPublicKeyVersionException, ProductCode="container-1", PublicKeyVersion=7)
+raises(buyer.register_usage, buyer.exceptions.PlatformNotSupportedException, ProductCode="container-1", PublicKeyVersion=1)
+
+# ResolveCustomer.
+res = seller.resolve_customer(RegistrationToken="reg+token/legacy==")
+check(res["CustomerIdentifier"] == "cust-1" and res["CustomerAWSAccountId"] == "444455556666" and res["ProductCode"] == "saas-both", "resolved %s" % res)
+check(res["LicenseArn"].startswith("arn:aws:license-manager::444455556666:license:"), "LicenseArn returned")
+raises(seller.resolve_customer, seller.exceptions.InvalidTokenException, RegistrationToken="no-such-token")
+raises(seller.resolve_customer, seller.exceptions.ExpiredTokenException, RegistrationToken="reg-token-expired")
+
+# GetEntitlements over JSON (botocore's protocol for this service).
+ent = boto3.client("marketplace-entitlement", endpoint_url=ENDPOINT, region_name="us-east-1",
+                   aws_access_key_id="AKIASELLER0000000001", aws_secret_access_key="seller-secret",
+                   config=botocore.config.Config(retries={"max_attempts": 1}))
+page = ent.get_entitlements(ProductCode="saas-both", Filter={"CUSTOMER_IDENTIFIER": ["cust-1"]})
+values = {e["Dimension"]: e["Value"] for e in page["Entitlements"]}
+check(values.get("users") == {"IntegerValue": 100} and values.get("storage_gb") == {"DoubleValue": 2.5}, "entitlements %s" % values)
+check(page["Entitlements"][0]["ExpirationDate"].year == 2030, "ExpirationDate read as a datetime")
+seen, tokens, kwargs = 0, set(), {"ProductCode": "saas-both", "MaxResults": 1}
+while True:
+    p = ent.get_entitlements(**kwargs)
+    seen += len(p["Entitlements"])
+    if "NextToken" not in p:
+        break
+    check(p["NextToken"] not in tokens, "NextToken never repeats")
+    tokens.add(p["NextToken"])
+    kwargs["NextToken"] = p["NextToken"]
+check(seen == 2, "paged through %d entitlements" % seen)
+raises(ent.get_entitlements, ent.exceptions.InvalidParameterException, ProductCode="saas-both", MaxResults=26)
+raises(ent.get_entitlements,
+       ent.exceptions.InvalidParameterException, ProductCode="saas-both",
+       Filter={"CUSTOMER_IDENTIFIER": ["cust-1"], "CUSTOMER_AWS_ACCOUNT_ID": ["444455556666"]})
+
 print("boto3 %s: %d checks passed" % (boto3.__version__, CHECKS))
