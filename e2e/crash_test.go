@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	mm "github.com/aws/aws-sdk-go-v2/service/marketplacemetering"
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/meterd/meterd/internal/pgtest"
 )
 
 type sent struct {
@@ -21,11 +23,55 @@ type sent struct {
 	ts       time.Time
 }
 
-// TestCrashSafety SIGKILLs meterd under load 20 times. Every acknowledged
-// record must be stored exactly once, every retried request must get its
-// original MeteringRecordId, and the database must pass an integrity check.
+// TestCrashSafety SIGKILLs meterd under load 20 times, on SQLite and on
+// PostgreSQL. Every acknowledged record must be stored exactly once, every
+// retried request must get its original MeteringRecordId, and the database
+// must pass an integrity check.
 func TestCrashSafety(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "meterd.db")
+	t.Run("SQLite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "meterd.db")
+		crashTest(t, db, func() (map[string]int, string) {
+			conn, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var check string
+			if err := conn.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil {
+				t.Fatal(err)
+			}
+			stored := map[string]int{}
+			rows, err := conn.Query(`SELECT id FROM usage_records`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				rows.Scan(&id)
+				stored[id]++
+			}
+			return stored, check
+		})
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		crashTest(t, dsn, func() (map[string]int, string) {
+			// amcheck verifies the B-tree indexes, the unique key above all.
+			pgQuery(t, dsn, `CREATE EXTENSION IF NOT EXISTS amcheck`)
+			pgQuery(t, dsn, `SELECT bt_index_check(indexrelid, true) FROM pg_index WHERE indrelid = 'usage_records'::regclass`)
+			stored := map[string]int{}
+			for _, r := range pgQuery(t, dsn, `SELECT id::text FROM usage_records`) {
+				stored[r[0]]++
+			}
+			return stored, "ok"
+		})
+	})
+}
+
+// crashTest runs the kill loop on db; stored reads back every stored id
+// and the integrity check's verdict.
+func crashTest(t *testing.T, db string, stored func() (map[string]int, string)) {
 	acked := map[string]string{} // ClientToken -> MeteringRecordId
 	requests := map[string]sent{}
 	var unknown []sent
@@ -114,30 +160,16 @@ func TestCrashSafety(t *testing.T) {
 	}
 	kill(p)
 
-	conn, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var check string
-	if err := conn.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity check: %q %v", check, err)
-	}
-	stored := map[string]int{}
-	rows, err := conn.Query(`SELECT id FROM usage_records`)
-	if err != nil {
-		t.Fatal(err)
+	ids, check := stored()
+	if check != "ok" {
+		t.Fatalf("integrity check: %q", check)
 	}
 	total := 0
-	for rows.Next() {
-		var id string
-		rows.Scan(&id)
-		stored[id]++
-		total++
+	for _, n := range ids {
+		total += n
 	}
-	rows.Close()
 	for token, id := range acked {
-		if n := stored[id]; n != 1 {
+		if n := ids[id]; n != 1 {
 			t.Fatalf("acknowledged record %s (%s) stored %d times", id, token, n)
 		}
 	}
