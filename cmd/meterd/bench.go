@@ -21,6 +21,7 @@ import (
 	"github.com/meterd/meterd/internal/app"
 	"github.com/meterd/meterd/internal/httpserver"
 	"github.com/meterd/meterd/internal/loadgen"
+	"github.com/meterd/meterd/internal/pgtest"
 )
 
 // Markers of the generated section of BENCHMARKS.md.
@@ -41,6 +42,13 @@ type benchOptions struct {
 	fixture     loadgen.Fixture
 	write       string
 	cpuprofile  string
+	// postgres is "", "auto" (a throwaway cluster) or a DSN; replicas are
+	// the replica counts to run meterd on PostgreSQL with.
+	postgres string
+	replicas []int
+	// prefill is the number of BatchMeterUsage records each meterd stores,
+	// unmeasured, before its first measured run.
+	prefill int64
 }
 
 // bench runs the load generator against the decode-only baseline and
@@ -63,8 +71,18 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.fixture.EC2Workloads, "ec2-workloads", 0, "EC2 workloads metering with MeterUsage (one record per dimension and hour)")
 	fs.StringVar(&o.write, "write", "", "replace the generated section of this Markdown file (BENCHMARKS.md) with the results")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each measured run against meterd to FILE with the operation in its name")
+	fs.StringVar(&o.postgres, "postgres", "", `also run meterd on PostgreSQL: "auto" starts a throwaway cluster (internal/pgtest), anything else is the DSN of a database to use`)
+	replicas := fs.String("replicas", "1,2", "with -postgres: how many meterd replicas share the database, one run per number")
+	fs.Int64Var(&o.prefill, "prefill", 0, "BatchMeterUsage records each meterd stores, unmeasured, before its first measured run")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	for _, f := range strings.Split(*replicas, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-replicas %q: want positive numbers separated by commas", *replicas)
+		}
+		o.replicas = append(o.replicas, n)
 	}
 	switch *op {
 	case "batch":
@@ -122,6 +140,14 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{name: "baseline", endpoint: "http://" + baseline.Addr(), offsets: map[loadgen.Operation]int64{}},
 		{name: "meterd", endpoint: meterd.Endpoint(), offsets: map[loadgen.Operation]int64{}},
 	}
+	if o.postgres != "" {
+		pg, closePG, err := o.startPostgres(ctx, stderr, state)
+		if err != nil {
+			return err
+		}
+		defer closePG()
+		targets = append(targets, pg...)
+	}
 	var runs []benchRun
 	for _, op := range o.ops {
 		for _, rate := range o.rates(op) {
@@ -135,6 +161,14 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	env.loadAfter = loadavg()
+	if err := meterd.Close(); err == nil {
+		if fi, err := os.Stat(filepath.Join(dir, "meterd.db")); err == nil {
+			env.sqliteBytes = fi.Size()
+		}
+		// Batch records past the fixture's distinct ones were repeats.
+		s := targets[1].succeeded
+		env.sqliteRecords = min(s[loadgen.OpBatch], batchKeys(o.fixture, env.start)) + s[loadgen.OpMeter]
+	}
 
 	section := report(env, o, "meterd bench "+strings.Join(args, " "), runs)
 	fmt.Fprint(stdout, section)
@@ -160,6 +194,13 @@ func (o *benchOptions) rates(op loadgen.Operation) []float64 {
 type benchTarget struct {
 	name     string
 	endpoint string
+	// more are further replicas the generator spreads requests over.
+	more []string
+	// prefilled is set once the target has stored -prefill records.
+	prefilled bool
+	// succeeded counts, by operation, the records answered Success by
+	// all runs, warm-ups and prefill included.
+	succeeded map[loadgen.Operation]int64
 	// offsets continue each operation's record sequence from run to run,
 	// so that no run repeats the records of an earlier one.
 	offsets map[loadgen.Operation]int64
@@ -178,8 +219,13 @@ type benchRun struct {
 }
 
 func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget, op loadgen.Operation, rate float64) (benchRun, error) {
+	if o.prefill > 0 && t.name != "baseline" && !t.prefilled {
+		if err := o.fill(ctx, stderr, t); err != nil {
+			return benchRun{}, err
+		}
+	}
 	cfg := o.fixture.Config(op)
-	cfg.Endpoint = t.endpoint
+	cfg.Endpoint, cfg.MoreEndpoints = t.endpoint, t.more
 	cfg.Concurrency = o.concurrency
 	cfg.RecordsPerRequest = o.records
 	cfg.Rate = rate
@@ -197,11 +243,15 @@ func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget
 			return benchRun{}, err
 		}
 		t.offsets[op] += res.Requests
+		t.count(op, res)
 	}
 	fmt.Fprintf(stderr, "bench: %s %s%s for %s\n", t.name, op, rateLabel(rate), o.duration)
-	if o.cpuprofile != "" && t.name == "meterd" {
+	if o.cpuprofile != "" && t.name != "baseline" {
 		ext := filepath.Ext(o.cpuprofile)
 		name := strings.TrimSuffix(o.cpuprofile, ext) + "-" + string(op) + rateLabel(rate) + ext
+		if t.name != "meterd" {
+			name = strings.TrimSuffix(o.cpuprofile, ext) + "-" + strings.TrimPrefix(strings.ReplaceAll(t.name, "×", "x"), "meterd-") + "-" + string(op) + rateLabel(rate) + ext
+		}
 		f, err := os.Create(name)
 		if err != nil {
 			return benchRun{}, err
@@ -227,10 +277,98 @@ func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget
 	}
 	first := t.offsets[op]
 	t.offsets[op] += res.Requests
+	t.count(op, res)
 	if err := ctx.Err(); err != nil {
 		return benchRun{}, err
 	}
 	return benchRun{target: t.name, op: op, rate: rate, res: res, first: first, end: t.offsets[op], machineCPU: machineCPU}, nil
+}
+
+// fill stores -prefill BatchMeterUsage records in t, unmeasured, from where
+// its record sequence stands.
+func (o *benchOptions) fill(ctx context.Context, stderr io.Writer, t *benchTarget) error {
+	t.prefilled = true
+	fmt.Fprintf(stderr, "bench: %s: storing %d records first\n", t.name, o.prefill)
+	cfg := o.fixture.Config(loadgen.OpBatch)
+	cfg.Endpoint, cfg.MoreEndpoints = t.endpoint, t.more
+	cfg.Concurrency = o.concurrency
+	cfg.RecordsPerRequest = o.records
+	cfg.Requests = (o.prefill + int64(o.records) - 1) / int64(o.records)
+	cfg.Seed = 1
+	cfg.Offset = t.offsets[loadgen.OpBatch]
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	t.offsets[loadgen.OpBatch] += res.Requests
+	t.count(loadgen.OpBatch, res)
+	if n := res.ErrorCount(); n > 0 {
+		return fmt.Errorf("%s: %d of %d prefill requests failed: %v", t.name, n, res.Requests, res.Errors)
+	}
+	return nil
+}
+
+// startPostgres starts, for each -replicas count, that many meterd on one
+// PostgreSQL database, a fresh one for each count on a throwaway cluster
+// (-postgres auto). On a given database the counts share it and continue
+// each other's record sequences, so that no run repeats another's records.
+func (o *benchOptions) startPostgres(ctx context.Context, stderr io.Writer, state string) (targets []benchTarget, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	dsn := func() (string, error) { return o.postgres, nil }
+	if o.postgres == "auto" {
+		fmt.Fprintln(stderr, "bench: starting a throwaway PostgreSQL cluster")
+		cluster, err := pgtest.StartServer()
+		if err != nil {
+			return nil, nil, fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		closers = append(closers, func() { cluster.Close() })
+		dsn = func() (string, error) {
+			name, err := cluster.CreateDatabase()
+			return cluster.DSN(name), err
+		}
+	}
+	shared := map[loadgen.Operation]int64{}
+	for _, n := range o.replicas {
+		db, err := dsn()
+		if err != nil {
+			return nil, nil, err
+		}
+		t := benchTarget{name: fmt.Sprintf("meterd-pg×%d", n), offsets: shared}
+		if o.postgres == "auto" {
+			t.offsets = map[loadgen.Operation]int64{}
+		}
+		for i := range n {
+			a, err := app.Open(ctx, app.Config{Listen: "127.0.0.1:0", Database: db, StateFile: state})
+			if err != nil {
+				return nil, nil, fmt.Errorf("start meterd on PostgreSQL (replica %d of %d): %w", i+1, n, err)
+			}
+			closers = append(closers, func() { a.Close() })
+			if i == 0 {
+				t.endpoint = a.Endpoint()
+			} else {
+				t.more = append(t.more, a.Endpoint())
+			}
+		}
+		targets = append(targets, t)
+	}
+	return targets, closeAll, nil
+}
+
+func (t *benchTarget) count(op loadgen.Operation, res loadgen.Result) {
+	if t.succeeded == nil {
+		t.succeeded = map[loadgen.Operation]int64{}
+	}
+	t.succeeded[op] += res.Succeeded
 }
 
 func rateLabel(rate float64) string {
@@ -276,6 +414,9 @@ type machine struct {
 	loadBefore string
 	loadAfter  string
 	start      time.Time
+	// sqliteBytes is the size of meterd's SQLite file after the runs
+	// (closed, so checkpointed), sqliteRecords the records it holds.
+	sqliteBytes, sqliteRecords int64
 }
 
 func machineContext(ctx context.Context) machine {
@@ -370,7 +511,22 @@ func report(m machine, o benchOptions, command string, runs []benchRun) string {
 		fmt.Fprintf(&b, ", each EC2 workload meters %d dimensions × %d hours", f.Dimensions, loadgen.MaxHours(loadgen.OpMeter, m.start))
 	}
 	b.WriteString(".\n")
-	fmt.Fprintf(&b, "- One process: generator, baseline and meterd (fresh SQLite file, default durability: WAL, synchronous=FULL) share the CPUs. CPU/req and busy cores are the whole process's getrusage, server and generator together; other cores is what the rest of the machine used meanwhile (/proc/stat), which shows when a run competed with other work.\n\n")
+	fmt.Fprintf(&b, "- One process: generator, baseline and meterd (fresh SQLite file, default durability: WAL, synchronous=FULL) share the CPUs. CPU/req and busy cores are the whole process's getrusage, server and generator together; other cores is what the rest of the machine used meanwhile (/proc/stat), which shows when a run competed with other work.\n")
+	if o.postgres != "" {
+		where := "a throwaway PostgreSQL cluster (internal/pgtest: fsync on, synchronous_commit on) on this machine, a fresh database for each row"
+		if o.postgres != "auto" {
+			where = "the PostgreSQL database given with -postgres"
+		}
+		fmt.Fprintf(&b, "- meterd-pg×N: N meterd replicas (N app.Open in this process) on one database of %s; the generator's workers take the replicas in turn. The PostgreSQL server's CPU is outside this process: it shows under other cores.\n", where)
+	}
+	if o.prefill > 0 {
+		fmt.Fprintf(&b, "- Each meterd stored %d BatchMeterUsage records, unmeasured, before its first measured run.\n", o.prefill)
+	}
+	if m.sqliteBytes > 0 && m.sqliteRecords > 0 {
+		fmt.Fprintf(&b, "- meterd's SQLite file after the runs: %.1f MB for %d records stored, %.0f bytes a record (usage records with their index and names, the hourly rollups, the audit log).\n",
+			float64(m.sqliteBytes)/1e6, m.sqliteRecords, float64(m.sqliteBytes)/float64(m.sqliteRecords))
+	}
+	b.WriteString("\n")
 
 	fmt.Fprintf(&b, "| target | operation | req/s | records/s | p50 | p99 | p99.9 | errors | missed | CPU/req | busy cores | other cores | meterd/baseline |\n")
 	fmt.Fprintf(&b, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -403,7 +559,7 @@ func report(m machine, o benchOptions, command string, runs []benchRun) string {
 			msg := r.res.ErrorSamples[code]
 			notes = append(notes, fmt.Sprintf("- %s %s: %s (first of %d): %s", r.target, opLabel(r.op, o.records, r.rate), code, r.res.Errors[code], oneLine(msg)))
 		}
-		if keys := batchKeys(o.fixture, m.start); r.target == "meterd" && r.op == loadgen.OpBatch && r.res.Duplicates == 0 && r.end*int64(o.records) > keys {
+		if keys := batchKeys(o.fixture, m.start); strings.HasPrefix(r.target, "meterd") && r.op == loadgen.OpBatch && r.res.Duplicates == 0 && r.end*int64(o.records) > keys {
 			repeats := r.end*int64(o.records) - max(keys, r.first*int64(o.records))
 			notes = append(notes, fmt.Sprintf("- %s %s: %d of the run's %d records repeated an earlier record (idempotent retries, not new rows): raise -customers or -dimensions.",
 				r.target, opLabel(r.op, o.records, r.rate), repeats, (r.end-r.first)*int64(o.records)))

@@ -22,6 +22,7 @@ Usage:
 
 ` + adminUsageText + `
 ` + controlsUsageText + `
+` + visibilityUsageText + `
 Every flag can also be set as an environment variable (METERD_LISTEN, METERD_DATABASE,
 METERD_ENDPOINT, METERD_ADMIN_TOKEN, ...).
 `
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = admin(ctx, args[0], args[1:], stdout, stderr)
 	case "controls", "reset":
 		err = controlsCommand(ctx, args[0], args[1:], stdout, stderr)
+	case "report", "audit", "debug":
+		err = visibilityCommand(ctx, args[0], args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "meterd", version())
 	case "help", "-h", "--help":

@@ -30,6 +30,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error ($METERD_LOG_LEVEL)")
 	meterWindow := fs.String("meter-usage-window", envDefault("meter-usage-window", def.MeterUsageWindow.String()), "how old a MeterUsage timestamp may be ($METERD_METER_USAGE_WINDOW)")
 	batchWindow := fs.String("batch-window", envDefault("batch-window", def.BatchWindow.String()), "how old a BatchMeterUsage timestamp may be; AWS documented 6h before 2026-07 ($METERD_BATCH_WINDOW)")
+	auditRetention := fs.String("audit-retention", envDefault("audit-retention", "2160h"), "how long audit events and refused metering attempts are kept; default 90 days ($METERD_AUDIT_RETENTION)")
 	cutoff := fs.String("month-end-cutoff", envDefault("month-end-cutoff", def.MonthEndCutoff.String()), "how long into a month last month's batch records are accepted; -1s for no cut-off ($METERD_MONTH_END_CUTOFF)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -46,11 +47,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"meter-usage-window", *meterWindow, &cfg.Rules.MeterUsageWindow},
 		{"batch-window", *batchWindow, &cfg.Rules.BatchWindow},
 		{"month-end-cutoff", *cutoff, &cfg.Rules.MonthEndCutoff},
+		{"audit-retention", *auditRetention, &cfg.AuditRetention},
 	}
 	for _, d := range durations {
 		if *d.dst, err = time.ParseDuration(d.text); err != nil {
 			return fmt.Errorf("--%s: %w", d.name, err)
 		}
+	}
+	if cfg.AuditRetention <= 0 {
+		return fmt.Errorf("--audit-retention: %s is not a positive duration", cfg.AuditRetention)
 	}
 	if cfg.Logger, err = newLogger(stderr, *logFormat, *logLevel); err != nil {
 		return err

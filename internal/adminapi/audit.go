@@ -156,7 +156,6 @@ func (s *Server) audited(rt route, next http.Handler) http.Handler {
 	name := eventName(rt)
 	pathNames := patternNames(rt.pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := s.now()
 		requestID := uuid.NewString()
 		w.Header().Set("X-Request-Id", requestID)
 		var body bytes.Buffer
@@ -167,7 +166,7 @@ func (s *Server) audited(rt route, next http.Handler) http.Handler {
 		aw.record = func() {
 			ev := audit.Event{
 				EventVersion:    audit.EventVersion,
-				EventTime:       start,
+				EventTime:       s.now(), // CloudTrail: when the request completed
 				EventSource:     audit.SourceAdmin,
 				EventName:       name,
 				SourceIPAddress: remoteIP(r),

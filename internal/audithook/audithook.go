@@ -72,7 +72,7 @@ func (h *Hooks) Event(c *awsapi.Call, now time.Time) (audit.Event, []byte) {
 	name := eventName(c)
 	ev := audit.Event{
 		EventVersion:    audit.EventVersion,
-		EventTime:       now.Add(-c.Duration),
+		EventTime:       now, // CloudTrail: when the request completed
 		EventSource:     source(c.Target),
 		EventName:       name,
 		AWSRegion:       c.Region,
@@ -345,7 +345,7 @@ func (h *Hooks) attempt(c *awsapi.Call, now time.Time, product string, ts time.T
 		hour = now
 	}
 	return audit.Attempt{
-		Time:        now.Add(-c.Duration).UTC(),
+		Time:        now.UTC(),
 		Operation:   c.Operation,
 		RequestID:   c.RequestID,
 		ProductCode: product,

@@ -83,6 +83,11 @@ const SigningName = "aws-marketplace"
 type Config struct {
 	// Endpoint is the base URL, such as http://127.0.0.1:8080.
 	Endpoint string
+	// MoreEndpoints are further base URLs of the same service (replicas
+	// behind no load balancer): workers take Endpoint and these in turn,
+	// each worker keeping to one, as clients of a load balancer that
+	// keeps connections do.
+	MoreEndpoints []string
 	// Region is signed into every request; default us-east-1.
 	Region    string
 	Operation Operation
@@ -256,7 +261,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		transport = t
 	}
 	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
-	g := &generator{cfg: cfg, client: client, signer: v4.NewSigner(), url: strings.TrimSuffix(cfg.Endpoint, "/") + "/"}
+	g := &generator{cfg: cfg, client: client, signer: v4.NewSigner()}
+	for _, e := range append([]string{cfg.Endpoint}, cfg.MoreEndpoints...) {
+		g.urls = append(g.urls, strings.TrimSuffix(e, "/")+"/")
+	}
 	g.hours = cfg.Hours
 	if limit := MaxHours(cfg.Operation, cfg.Now()); g.hours == 0 || g.hours > limit {
 		g.hours = limit
@@ -333,7 +341,7 @@ type generator struct {
 	cfg    Config
 	client *http.Client
 	signer *v4.Signer
-	url    string
+	urls   []string
 	hours  int
 }
 
@@ -349,13 +357,14 @@ type sent struct {
 // worker builds and sends requests for one goroutine.
 type worker struct {
 	g       *generator
+	url     string
 	rng     *rand.Rand
 	history []sent
 	resp    bytes.Buffer
 }
 
 func (g *generator) newWorker(i int) *worker {
-	return &worker{g: g, rng: rand.New(rand.NewPCG(g.cfg.Seed, uint64(i)))}
+	return &worker{g: g, url: g.urls[i%len(g.urls)], rng: rand.New(rand.NewPCG(g.cfg.Seed, uint64(i)))}
 }
 
 // send builds (or repeats) slot k's request, sends it and reads the answer.
@@ -385,7 +394,7 @@ func (w *worker) do(ctx context.Context, s sent) outcome {
 	if cfg.Operation == OpBatch {
 		records = cfg.RecordsPerRequest
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.g.url, bytes.NewReader(s.body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(s.body))
 	if err != nil {
 		return outcome{code: "Transport", message: err.Error()}
 	}

@@ -205,9 +205,9 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 		// Identity by ProductCode and by LicenseArn are separate keys: AWS
 		// bills both when a seller sends both (7.4).
 		if identity == IdentityLicense {
-			rec.Key = joinKey("bm-license", customer.LicenseArn, rec.Dimension, hourOf(ts))
+			rec.Key = HourKey(ts, "bm-license", customer.LicenseArn, rec.Dimension)
 		} else {
-			rec.Key = joinKey("bm-product", product.Code, customer.AccountID, rec.Dimension, hourOf(ts))
+			rec.Key = HourKey(ts, "bm-product", product.Code, customer.AccountID, rec.Dimension)
 		}
 		plan = append(plan, planned{index: i, rec: rec})
 	}

@@ -370,12 +370,12 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 		if token == "" {
 			token = "generated/" + rec.ID
 		}
-		rec.Key = joinKey("mu-token", rec.Resource, product.Code, token)
+		rec.Key = AnyHourKey("mu-token", rec.Resource, product.Code, token)
 		rec.Fingerprint = fingerprint(rec.Dimension, strconv.FormatInt(ts.UnixMilli(), 10), quantity, allocs)
 	} else {
 		// One record per workload, product, dimension and hour; the
 		// ClientToken SDKs send does not make a repeat new (7.1).
-		rec.Key = joinKey("mu-hour", rec.Resource, product.Code, rec.Dimension, hourOf(ts))
+		rec.Key = HourKey(ts, "mu-hour", rec.Resource, product.Code, rec.Dimension)
 		rec.Fingerprint = fingerprint("", "", quantity, allocs)
 	}
 
@@ -415,27 +415,18 @@ func (s *Service) checkWindow(ts, now time.Time, window time.Duration, monthEnd 
 	return nil
 }
 
-func hourOf(ts time.Time) string {
-	return strconv.FormatInt(ts.Unix()-ts.Unix()%3600, 10)
-}
-
-func joinKey(parts ...string) string {
-	n := 0
-	for _, p := range parts {
-		n += len(p) + 1
-	}
-	b := make([]byte, 0, n)
-	for i, p := range parts {
-		if i > 0 {
-			b = append(b, 0x1f)
-		}
-		b = append(b, p...)
-	}
-	return string(b)
-}
+// FingerprintSize is the length in bytes of the fingerprints the Service
+// makes.
+const FingerprintSize = 8
 
 // fingerprint digests what must be equal for a repeat to count as the same
-// record. Allocations compare as a set.
+// record. Allocations compare as a set. It is the first FingerprintSize
+// bytes of a SHA-256, raw, which stores keep as bytes: a fingerprint is
+// only ever compared with the one stored under the same key, so 64 bits
+// make a false match (a conflicting retry answered as the same record)
+// a 2^-64 event per retry, and every stored record is 8 bytes smaller than
+// with 16. meterd before kept 16 bytes hex-encoded; the stores'
+// migrations keep their first 8.
 func fingerprint(dimension, timestamp string, quantity int64, allocs []Allocation) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x1f%s\x1f%d", dimension, timestamp, quantity)
@@ -450,7 +441,8 @@ func fingerprint(dimension, timestamp string, quantity int64, allocs []Allocatio
 			h.Write([]byte(s))
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return string(h.Sum(sum[:0])[:FingerprintSize])
 }
 
 func randomUUID() string {

@@ -134,6 +134,27 @@ func NewCluster(t testing.TB) *Cluster {
 	return c
 }
 
+// StartServer starts a throwaway cluster outside a test, for tools such as
+// `meterd bench`: the same server as the tests get (fsync on), which the
+// caller stops and removes with Close.
+func StartServer() (*Cluster, error) {
+	bin, err := findBin()
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	return newCluster(bin)
+}
+
+// Close stops a cluster of StartServer and removes its files and the
+// template it was copied from.
+func (c *Cluster) Close() error {
+	err := c.close()
+	if templateDir != "" {
+		err = errors.Join(err, os.RemoveAll(templateDir))
+	}
+	return err
+}
+
 // DSN returns the URL of database db on the cluster.
 func (c *Cluster) DSN(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)

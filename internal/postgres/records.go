@@ -29,7 +29,7 @@ const (
 	caller_account_id, access_key_id, client_token,
 	dimension, ts, hour, quantity, allocations, created_at
 ) SELECT * FROM unnest(
-	$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+	$1::bytea[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::text[], $9::text[], $10::text[], $11::text[],
 	$12::text[], $13::text[], $14::text[],
 	$15::text[], $16::timestamptz[], $17::timestamptz[], $18::bigint[], $19::text[], $20::timestamptz[]
@@ -42,7 +42,7 @@ RETURNING key`
 	customer_account_id, customer_identifier, license_arn, resource,
 	caller_account_id, access_key_id, client_token,
 	dimension, ts, quantity, allocations, created_at
-FROM usage_records WHERE key = ANY($1::text[])`
+FROM usage_records WHERE key = ANY($1::bytea[])`
 )
 
 // A job is one PutRecords call waiting for the committer.
@@ -297,7 +297,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 	// reading right after each.
 	type position struct{ job, rec int }
 	var (
-		want    []string
+		want    [][]byte
 		pending []position
 	)
 	for i, j := range batch {
@@ -310,7 +310,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 				j.out[k] = r
 				delete(inserted[i], r.Key) // a later record with the key reads back
 			} else {
-				want = append(want, r.Key)
+				want = append(want, []byte(r.Key))
 				pending = append(pending, position{i, k})
 			}
 		}
@@ -360,7 +360,7 @@ func readPipeline(br pgx.BatchResults, batch []*job, sent []int, inserted []map[
 			return -1, err
 		}
 		rows, _ := br.Query()
-		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
 		if err != nil {
 			if jobError(err) {
 				j.err = fmt.Errorf("postgres: insert records: %w", err)
@@ -370,7 +370,7 @@ func readPipeline(br pgx.BatchResults, batch []*job, sent []int, inserted []map[
 		}
 		inserted[i] = make(map[string]bool, len(keys))
 		for _, k := range keys {
-			inserted[i][k] = true
+			inserted[i][string(k)] = true
 		}
 		if _, err := br.Exec(); err != nil {
 			return -1, err
@@ -390,16 +390,17 @@ func insertArgs(recs []metering.Record) ([]any, error) {
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(recs[a].Key, recs[b].Key) })
 	n := len(recs)
 	var (
-		key, id, fp, op, seller, product, identity = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		account, ident, arn, resource              = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		caller, accessKey, token, dim              = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		ts, hour, created                          = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-		quantity                                   = make([]int64, n)
-		allocs                                     = make([]*string, n)
+		key, fp                           = make([][]byte, n), make([][]byte, n)
+		id, op, seller, product, identity = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		account, ident, arn, resource     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		caller, accessKey, token, dim     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ts, hour, created                 = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		quantity                          = make([]int64, n)
+		allocs                            = make([]*string, n)
 	)
 	for k, i := range order {
 		r := recs[i]
-		key[k], id[k], fp[k], op[k], seller[k], product[k], identity[k] = r.Key, r.ID, r.Fingerprint, r.Operation, r.Seller, r.ProductCode, string(r.Identity)
+		key[k], id[k], fp[k], op[k], seller[k], product[k], identity[k] = []byte(r.Key), r.ID, []byte(r.Fingerprint), r.Operation, r.Seller, r.ProductCode, string(r.Identity)
 		account[k], ident[k], arn[k], resource[k] = r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.Resource
 		caller[k], accessKey[k], token[k], dim[k] = r.CallerAccountID, r.AccessKeyID, r.ClientToken, r.Dimension
 		ts[k], hour[k], created[k] = millis(r.Timestamp), r.Timestamp.UTC().Truncate(time.Hour), millis(r.CreatedAt)
@@ -420,12 +421,13 @@ func millis(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
 func scanRecord(row pgx.Row) (metering.Record, error) {
 	var (
 		r             metering.Record
+		key, fp       []byte
 		identity      string
 		ts, createdAt time.Time
 		allocs        *string
 	)
 	err := row.Scan(
-		&r.Key, &r.ID, &r.Fingerprint, &r.Operation, &r.Seller, &r.ProductCode, &identity,
+		&key, &r.ID, &fp, &r.Operation, &r.Seller, &r.ProductCode, &identity,
 		&r.CustomerAccountID, &r.CustomerIdentifier, &r.LicenseArn, &r.Resource,
 		&r.CallerAccountID, &r.AccessKeyID, &r.ClientToken,
 		&r.Dimension, &ts, &r.Quantity, &allocs, &createdAt,
@@ -433,6 +435,7 @@ func scanRecord(row pgx.Row) (metering.Record, error) {
 	if err != nil {
 		return metering.Record{}, err
 	}
+	r.Key, r.Fingerprint = string(key), string(fp)
 	r.Identity = metering.IdentityKind(identity)
 	r.Timestamp, r.CreatedAt = ts.UTC(), createdAt.UTC()
 	if allocs != nil {

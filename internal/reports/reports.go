@@ -226,8 +226,10 @@ type Sum struct {
 // Store reads hourly usage rollups.
 type Store interface {
 	// UsageRollup sums the rollups of the hours in [q.From, q.To) that
-	// match q's filters, by bucket and by the keys q groups by.
-	UsageRollup(ctx context.Context, q RollupQuery) ([]Sum, error)
+	// match q's filters, by bucket and by the keys q groups by, and calls
+	// fn once for each bucket and group, in any order. Streaming the sums
+	// keeps a large report from holding them twice.
+	UsageRollup(ctx context.Context, q RollupQuery, fn func(Sum)) error
 }
 
 // ErrQuery marks a query that cannot be answered as asked; the message
@@ -285,11 +287,11 @@ func (s *Service) Usage(ctx context.Context, q Query) ([]Row, error) {
 	if from == to {
 		return []Row{}, nil
 	}
-	sums, err := s.store.UsageRollup(ctx, rq)
-	if err != nil {
+	b := rowBuilder{window: q.Window, loc: loc}
+	if err := s.store.UsageRollup(ctx, rq, b.add); err != nil {
 		return nil, err
 	}
-	return rows(sums, q.Window, loc, q.GroupBy), nil
+	return b.finish(), nil
 }
 
 // ceilHour returns the Unix second of the first hour starting at or after t.
@@ -331,58 +333,69 @@ func Spans(loc *time.Location, from, to int64) []Span {
 	}
 }
 
-// rows turns a store's sums into report rows: buckets become window starts,
-// days fold into months, and the rows are sorted. A store returns one sum
-// per bucket and group, so only months need merging.
-func rows(sums []Sum, w Window, loc *time.Location, g Group) []Row {
-	type key struct {
-		start                                int64
-		product, customer, license, dim, tag string
-	}
-	var merged map[key]int
-	if w == Month {
-		merged = make(map[key]int)
-	}
-	out := make([]Row, 0, len(sums))
-	var dayStarts map[int64]time.Time // local midnight by day number
-	for _, s := range sums {
-		var start time.Time
-		switch w {
-		case Hour:
-			start = time.Unix(s.Bucket, 0).In(loc)
-		case Day, Month:
-			var ok bool
-			if start, ok = dayStarts[s.Bucket]; !ok {
-				y, m, d := time.Unix(s.Bucket*86400, 0).UTC().Date()
-				if w == Month {
-					d = 1
-				}
-				start = time.Date(y, m, d, 0, 0, 0, 0, loc)
-				if dayStarts == nil {
-					dayStarts = map[int64]time.Time{}
-				}
-				dayStarts[s.Bucket] = start
+// rowBuilder turns a store's sums into report rows: buckets become window
+// starts and days fold into months. A store gives one sum per bucket and
+// group, so only months need merging.
+type rowBuilder struct {
+	window Window
+	loc    *time.Location
+	out    []Row
+	merged map[rowKey]int      // months: the row of each window and group
+	starts map[int64]time.Time // local midnight (or month start) by day number
+}
+
+type rowKey struct {
+	start                                int64
+	product, customer, license, dim, tag string
+}
+
+func (b *rowBuilder) add(s Sum) {
+	var start time.Time
+	if b.window == Hour {
+		start = time.Unix(s.Bucket, 0).In(b.loc)
+	} else {
+		var ok bool
+		if start, ok = b.starts[s.Bucket]; !ok {
+			y, m, d := time.Unix(s.Bucket*86400, 0).UTC().Date()
+			if b.window == Month {
+				d = 1
 			}
-		}
-		if merged != nil {
-			k := key{start.Unix(), s.ProductCode, s.CustomerAccountID, s.LicenseArn, s.Dimension, s.Tag}
-			if i, ok := merged[k]; ok {
-				out[i].Quantity += s.Quantity
-				out[i].Records += s.Records
-				continue
+			start = time.Date(y, m, d, 0, 0, 0, 0, b.loc)
+			if b.starts == nil {
+				b.starts = map[int64]time.Time{}
 			}
-			merged[k] = len(out)
+			b.starts[s.Bucket] = start
 		}
-		out = append(out, Row{
-			WindowStart:       start,
-			ProductCode:       s.ProductCode,
-			CustomerAccountID: s.CustomerAccountID,
-			LicenseArn:        s.LicenseArn,
-			Dimension:         s.Dimension,
-			Tag:               s.Tag,
-			Quantity:          s.Quantity,
-			Records:           s.Records,
-		})
+	}
+	if b.window == Month {
+		k := rowKey{start.Unix(), s.ProductCode, s.CustomerAccountID, s.LicenseArn, s.Dimension, s.Tag}
+		if i, ok := b.merged[k]; ok {
+			b.out[i].Quantity += s.Quantity
+			b.out[i].Records += s.Records
+			return
+		}
+		if b.merged == nil {
+			b.merged = map[rowKey]int{}
+		}
+		b.merged[k] = len(b.out)
+	}
+	b.out = append(b.out, Row{
+		WindowStart:       start,
+		ProductCode:       s.ProductCode,
+		CustomerAccountID: s.CustomerAccountID,
+		LicenseArn:        s.LicenseArn,
+		Dimension:         s.Dimension,
+		Tag:               s.Tag,
+		Quantity:          s.Quantity,
+		Records:           s.Records,
+	})
+}
+
+// finish sorts the rows by window, then by the keys in Keys order.
+func (b *rowBuilder) finish() []Row {
+	out := b.out
+	if out == nil {
+		out = []Row{}
 	}
 	slices.SortFunc(out, func(a, b Row) int {
 		if c := a.WindowStart.Compare(b.WindowStart); c != 0 {

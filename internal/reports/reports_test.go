@@ -22,7 +22,14 @@ type hourFigure struct {
 	sum  reports.Sum
 }
 
-func (h hourly) UsageRollup(_ context.Context, q reports.RollupQuery) ([]reports.Sum, error) {
+func (h hourly) UsageRollup(_ context.Context, q reports.RollupQuery, fn func(reports.Sum)) error {
+	for _, s := range h.fold(q) {
+		fn(s)
+	}
+	return nil
+}
+
+func (h hourly) fold(q reports.RollupQuery) []reports.Sum {
 	return reports.Fold(q, func(yield func(int64, reports.Sum)) {
 		for _, f := range h {
 			if q.ProductCode != "" && f.sum.ProductCode != q.ProductCode ||
@@ -33,7 +40,7 @@ func (h hourly) UsageRollup(_ context.Context, q reports.RollupQuery) ([]reports
 			}
 			yield(f.hour.Unix(), f.sum)
 		}
-	}), nil
+	})
 }
 
 func fig(hour string, customer, dim string, q int64) hourFigure {

@@ -22,9 +22,9 @@ var _ Store = Summaries{}
 var ErrNoTags = &QueryError{Message: "this store keeps no allocation tag rollups: reports by tag need the SQLite store"}
 
 // UsageRollup implements Store.
-func (s Summaries) UsageRollup(ctx context.Context, q RollupQuery) ([]Sum, error) {
+func (s Summaries) UsageRollup(ctx context.Context, q RollupQuery, fn func(Sum)) error {
 	if q.GroupBy.Tag || q.Tag != "" {
-		return nil, ErrNoTags
+		return ErrNoTags
 	}
 	hours, err := s.Store.UsageSummary(ctx, metering.UsageFilter{
 		ProductCode: q.ProductCode,
@@ -34,9 +34,9 @@ func (s Summaries) UsageRollup(ctx context.Context, q RollupQuery) ([]Sum, error
 		To:          time.Unix(q.To, 0),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return Fold(q, func(yield func(hour int64, s Sum)) {
+	sums := Fold(q, func(yield func(hour int64, s Sum)) {
 		for _, h := range hours {
 			yield(h.Hour.Unix(), Sum{
 				ProductCode:       h.ProductCode,
@@ -47,7 +47,11 @@ func (s Summaries) UsageRollup(ctx context.Context, q RollupQuery) ([]Sum, error
 				Records:           h.Records,
 			})
 		}
-	}), nil
+	})
+	for _, x := range sums {
+		fn(x)
+	}
+	return nil
 }
 
 // Fold sums hourly figures into q's buckets and groups: each call of yield

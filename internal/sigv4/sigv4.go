@@ -25,6 +25,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,6 +78,38 @@ type Verifier struct {
 	// Secret returns the secret access key of an access key ID. A nil Secret
 	// knows no keys.
 	Secret func(accessKeyID string) (secret string, ok bool)
+
+	// signers holds one SDK signer per access key ID and secret (a
+	// signerKey): the signer caches the keys it derives for a day, region
+	// and service, which spares four HMACs a request. A Verifier must not
+	// be copied after first use.
+	signers     sync.Map // signerKey → *v4.Signer
+	signerCount atomic.Int64
+}
+
+// signerKey names a cached signer. The secret is part of it because the
+// SDK signer caches derived keys by access key ID and day, not by secret:
+// a signer shared across secrets would keep accepting a rotated-out secret
+// until midnight UTC. Keyed by both, a rotation simply starts a new
+// signer.
+type signerKey struct{ accessKeyID, secret string }
+
+// maxSigners bounds the signer cache; past it the cache starts again
+// empty, which costs each key one signer more.
+const maxSigners = 4096
+
+// signer returns the cached signer of creds.
+func (v *Verifier) signer(creds aws.Credentials) *v4.Signer {
+	k := signerKey{creds.AccessKeyID, creds.SecretAccessKey}
+	if s, ok := v.signers.Load(k); ok {
+		return s.(*v4.Signer)
+	}
+	if v.signerCount.Add(1) > maxSigners {
+		v.signers.Clear()
+		v.signerCount.Store(1)
+	}
+	s, _ := v.signers.LoadOrStore(k, v4.NewSigner())
+	return s.(*v4.Signer)
 }
 
 // Result describes a request whose signature verified.
@@ -171,7 +205,7 @@ func (v *Verifier) verify(r *http.Request, body []byte) (Result, *Error) {
 	}
 	creds := aws.Credentials{AccessKeyID: auth.accessKeyID, SecretAccessKey: secret, SessionToken: token}
 
-	want, err := expectedAuthorization(r, body, auth, creds, payloadHash, t)
+	want, err := expectedAuthorization(v.signer(creds), r, body, auth, creds, payloadHash, t)
 	if err != nil {
 		return Result{}, err
 	}
@@ -193,7 +227,7 @@ func (v *Verifier) verify(r *http.Request, body []byte) (Result, *Error) {
 // expectedAuthorization signs a copy of r that carries only what the client
 // said it signed, so unsigned headers added later by the client or by proxies
 // (User-Agent, amz-sdk-invocation-id, …) cannot change the outcome.
-func expectedAuthorization(r *http.Request, body []byte, auth authorization, creds aws.Credentials, payloadHash string, t time.Time) (authorization, *Error) {
+func expectedAuthorization(signer *v4.Signer, r *http.Request, body []byte, auth authorization, creds aws.Credentials, payloadHash string, t time.Time) (authorization, *Error) {
 	// No scheme: the signer would strip a default port from Host, but the
 	// client signed the Host header exactly as it arrived here.
 	u := &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
@@ -219,10 +253,7 @@ func expectedAuthorization(r *http.Request, body []byte, auth authorization, cre
 		req.ContentLength = int64(len(body))
 	}
 
-	// A new signer per request: the SDK signer caches derived keys by access
-	// key ID and day, not by secret, so a shared one would keep accepting a
-	// rotated-out secret until midnight UTC.
-	signer := v4.NewSigner()
+	// The signer is the one of this access key and secret (see signerKey).
 	if err := signer.SignHTTP(context.Background(), creds, req, payloadHash, auth.service, auth.region, t); err != nil {
 		return authorization{}, errorf(CodeInvalid, "The request cannot be signed for verification: %v", err)
 	}

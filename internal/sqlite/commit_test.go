@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -306,7 +304,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer raw.Close()
-		p, err := goose.NewProvider(goose.DialectSQLite3, raw, fsys, goose.WithDisableGlobalRegistry(true))
+		p, err := newProvider(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +312,7 @@ func TestMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := newestMigration(t, files); current != target || target != want {
+		if want := max(newestMigration(t, files), newestGoMigration()); current != target || target != want {
 			t.Errorf("schema version %d, newest %d, want %d", current, target, want)
 		}
 		if pending, err := p.HasPending(t.Context()); err != nil || pending {
@@ -332,13 +330,14 @@ func TestMigrations(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(logs.String(), "applied migration"); got != len(files) {
-		t.Errorf("first Open applied %d migrations, want %d:\n%s", got, len(files), logs.String())
+	if got, want := strings.Count(logs.String(), "applied migration"), len(files)+len(goMigrations()); got != want {
+		t.Errorf("first Open applied %d migrations, want %d:\n%s", got, want, logs.String())
 	}
 	first := check()
-	for _, table := range []string{"accounts", "access_keys", "products", "customers", "entitlements", "registration_tokens", "usage_records"} {
-		if !strings.Contains(first, "table "+table+":") {
-			t.Errorf("no table %s in\n%s", table, first)
+	for _, table := range []string{"table accounts", "table access_keys", "table products", "table customers",
+		"table entitlements", "table registration_tokens", "table usage_rows", "table usage_names", "view usage_records"} {
+		if !strings.Contains(first, table+":") {
+			t.Errorf("no %s in\n%s", table, first)
 		}
 	}
 
@@ -364,7 +363,7 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	p, err := goose.NewProvider(goose.DialectSQLite3, raw, fsys, goose.WithDisableGlobalRegistry(true))
+	p, err := newProvider(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

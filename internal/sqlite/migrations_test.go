@@ -21,3 +21,12 @@ func newestMigration(t *testing.T, files []string) int64 {
 	}
 	return newest
 }
+
+// newestGoMigration is the highest version among the Go migrations.
+func newestGoMigration() int64 {
+	var newest int64
+	for _, m := range goMigrations() {
+		newest = max(newest, m.Version)
+	}
+	return newest
+}

@@ -23,7 +23,7 @@ func (db *DB) WipeUsage(ctx context.Context) (n int64, err error) {
 			err = fmt.Errorf("sqlite: wipe usage: %w", err)
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `DELETE FROM usage_records`)
+	res, err := tx.ExecContext(ctx, `DELETE FROM usage_rows`)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,7 +20,7 @@ var _ reports.Store = (*DB)(nil)
 
 // UsageRollup implements reports.Store from the hourly rollups: the tag
 // table when the query groups or filters by tag, the plain one otherwise.
-func (db *DB) UsageRollup(ctx context.Context, q reports.RollupQuery) ([]reports.Sum, error) {
+func (db *DB) UsageRollup(ctx context.Context, q reports.RollupQuery, fn func(reports.Sum)) error {
 	table := "usage_hourly"
 	if q.GroupBy.Tag || q.Tag != "" {
 		table = "usage_hourly_tags"
@@ -81,47 +82,56 @@ func (db *DB) UsageRollup(ctx context.Context, q reports.RollupQuery) ([]reports
 	// below checks ctx instead.
 	rows, err := db.read.QueryContext(context.WithoutCancel(ctx), query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: usage rollup: %w", err)
+		return fmt.Errorf("sqlite: usage rollup: %w", err)
 	}
 	defer rows.Close()
-	var out []reports.Sum
-	keys := make([]string, len(cols))
-	dst := make([]any, 0, len(cols)+3)
+	// Keys repeat from row to row: read them as raw bytes and keep one
+	// string per distinct value.
+	interned := map[string]string{}
+	intern := func(b sql.RawBytes) string {
+		if s, ok := interned[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		interned[s] = s
+		return s
+	}
+	keys := make([]sql.RawBytes, len(cols))
+	var s reports.Sum
+	dst := []any{&s.Bucket}
+	for i := range keys {
+		dst = append(dst, &keys[i])
+	}
+	dst = append(dst, &s.Quantity, &s.Records)
 	for n := 0; rows.Next(); n++ {
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		var s reports.Sum
-		dst = append(dst[:0], &s.Bucket)
-		for i := range keys {
-			dst = append(dst, &keys[i])
-		}
-		dst = append(dst, &s.Quantity, &s.Records)
 		if err := rows.Scan(dst...); err != nil {
-			return nil, fmt.Errorf("sqlite: usage rollup: %w", err)
+			return fmt.Errorf("sqlite: usage rollup: %w", err)
 		}
 		for i, d := range dests {
-			switch d {
+			switch k := intern(keys[i]); d {
 			case 0:
-				s.ProductCode = keys[i]
+				s.ProductCode = k
 			case 1:
-				s.CustomerAccountID = keys[i]
+				s.CustomerAccountID = k
 			case 2:
-				s.LicenseArn = keys[i]
+				s.LicenseArn = k
 			case 3:
-				s.Dimension = keys[i]
+				s.Dimension = k
 			case 4:
-				s.Tag = keys[i]
+				s.Tag = k
 			}
 		}
-		out = append(out, s)
+		fn(s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: usage rollup: %w", err)
+		return fmt.Errorf("sqlite: usage rollup: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // offsetSQL is the UTC offset in force at each hour: a CASE over the spans,
@@ -146,9 +156,12 @@ func offsetSQL(spans []reports.Span) string {
 // customer identifier or license ARN) for the UTC hour that contains hour,
 // oldest first, for the record debugger.
 func (db *DB) HourRecords(ctx context.Context, product, customer string, hour time.Time) ([]metering.Record, error) {
+	// The rowid range is the hour's part of usage_rows, which is
+	// clustered by hour (00020_compact_usage_records.sql).
+	h := hourOf(hour)
 	rows, err := db.read.QueryContext(ctx, selectRecordSQL+`
-WHERE product_code = ?1 AND hour = ?2 AND ?3 <> '' AND (customer_account_id = ?3 OR customer_identifier = ?3 OR license_arn = ?3)
-ORDER BY ts, rowid LIMIT 10000`, product, hour.Truncate(time.Hour).Unix(), customer)
+WHERE rowid >= ?3 AND rowid < ?4 AND product_code = ?1 AND ?2 <> '' AND (customer_account_id = ?2 OR customer_identifier = ?2 OR license_arn = ?2)
+ORDER BY ts, rowid LIMIT 10000`, product, customer, h<<hourRowidShift, (h+1)<<hourRowidShift)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: hour records: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -166,7 +167,8 @@ func rollupState(t *testing.T, db *sqlite.DB) {
 func checkRollups(t *testing.T, db *sqlite.DB, recs []metering.Record) {
 	t.Helper()
 	for i, q := range rollupQueries(t) {
-		got, err := db.UsageRollup(t.Context(), q)
+		var got []reports.Sum
+		err := db.UsageRollup(t.Context(), q, func(s reports.Sum) { got = append(got, s) })
 		if err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}
@@ -224,39 +226,88 @@ func TestRollups(t *testing.T) {
 	}
 }
 
-// TestRollupBackfill checks that the migration fills the rollups from
-// records stored before it.
+// TestRollupBackfill checks that the migrations fill the rollups from
+// records stored before them, in the schema of that time (before
+// 00020_compact_usage_records.sql too), and that those records read back
+// the same afterwards.
 func TestRollupBackfill(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meterd.db")
-	db := open(t, path)
-	rollupState(t, db)
+	if err := sqlite.MigrateTo(t.Context(), path, 3); err != nil {
+		t.Fatal(err)
+	}
 	recs := randomRecords(500, 2)
-	if _, err := db.PutRecords(t.Context(), recs); err != nil {
+	insertLegacy(t, path, recs)
+	db := open(t, path)
+	defer db.Close()
+	rollupState(t, db)
+	checkRollups(t, db, recs)
+
+	again := make([]metering.Record, len(recs))
+	for i, r := range recs {
+		again[i] = r
+		again[i].ID = "other"
+	}
+	got, err := db.PutRecords(t.Context(), again)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
+	for i := range recs {
+		if want := recs[i]; !reflect.DeepEqual(got[i], want) {
+			t.Fatalf("record %d read back as\n %+v\nwant\n %+v", i, got[i], want)
+		}
 	}
-	// Back to a file from before the rollups, records kept; Open
-	// migrates it up again.
+}
+
+// insertLegacy stores recs in the usage_records table of migrations
+// 00001 to 00003, as meterd before 00010 wrote them.
+func insertLegacy(t *testing.T, path string, recs []metering.Record) {
+	t.Helper()
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{
-		`DROP TRIGGER usage_records_rollup`, `DROP TRIGGER usage_records_rollup_delete`,
-		`DROP TABLE usage_hourly`, `DROP TABLE usage_hourly_tags`,
-		`DROP TABLE audit_events`, `DROP TABLE metering_attempts`,
-		`DELETE FROM goose_db_version WHERE version_id >= 10`,
-	} {
-		if _, err := raw.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
+	defer raw.Close()
+	for _, r := range recs {
+		var allocs any
+		if r.Allocations != nil {
+			allocs = legacyAllocations(r.Allocations)
+		}
+		_, err := raw.Exec(`INSERT INTO usage_records (key, id, fingerprint, operation, seller, product_code, identity,
+	customer_account_id, customer_identifier, license_arn, resource, caller_account_id, access_key_id, client_token,
+	dimension, ts, hour, quantity, allocations, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			r.Key, r.ID, r.Fingerprint, r.Operation, r.Seller, r.ProductCode, string(r.Identity),
+			r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.Resource, r.CallerAccountID, r.AccessKeyID, r.ClientToken,
+			r.Dimension, r.Timestamp.UnixMilli(), r.Timestamp.Truncate(time.Hour).Unix(), r.Quantity, allocs, r.CreatedAt.UnixMilli())
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
-	raw.Close()
-	db = open(t, path)
-	defer db.Close()
-	checkRollups(t, db, recs)
+}
+
+// legacyAllocations is the allocations' JSON as 00001_init.sql describes
+// it.
+func legacyAllocations(allocs []metering.Allocation) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, a := range allocs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "[%d", a.Quantity)
+		if a.Tags != nil {
+			b.WriteString(",[")
+			for j, tag := range a.Tags {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "%q,%q", tag.Key, tag.Value)
+			}
+			b.WriteByte(']')
+		}
+		b.WriteByte(']')
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 func TestHourRecords(t *testing.T) {

@@ -7,11 +7,24 @@
 // inserts it makes durable, so PutRecords does not commit on its own: calls
 // queue for one committer goroutine, which writes everything waiting in one
 // transaction and answers every caller after the COMMIT. Under load one
-// fsync serves many calls (group commit); each call still gets its own
-// SAVEPOINT, so a call that fails rolls back alone. A call is the unit of
+// fsync serves many calls (group commit). A call that fails alone (its
+// data, a test's hook) is taken out and the transaction runs again without
+// it, so the others commit and it stores nothing; this costs nothing while
+// calls succeed, where a SAVEPOINT per call made SQLite copy every page a
+// call touched into its statement journal. A call is the unit of
 // cancellation too: its context counts until the committer takes it, and
 // from then on it is finished, so a caller never sees an error for records
 // that were in fact stored.
+//
+// The committer is the hot path, so it is lean: callers encode their
+// records before they queue (encodeRow), and the committer talks to
+// go-sqlite3 at the driver level, one cgo call per insert
+// (records.go). Checkpoints run on a goroutine and connection of their own
+// (tuning.go), so no commit waits for one.
+//
+// Usage records are stored compactly (migrations/00020): strings by id in a
+// dictionary, keys, fingerprints and UUIDs as bytes, rows clustered by
+// hour; the usage_records view shows them as before.
 //
 // SQLite allows one writer at a time, so the package holds exactly one write
 // connection (used by the committer and ApplyState, with BEGIN IMMEDIATE so
@@ -19,12 +32,14 @@
 // read-only connections, which WAL lets read while the writer commits.
 //
 // The schema is in migrations/, numbered SQL files embedded in the binary and
-// applied by Open with goose, so a new binary upgrades an old file on start.
+// applied by Open with goose, so a new binary upgrades an old file on start;
+// goMigrations adds the migrations written in Go.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -83,9 +98,17 @@ type DB struct {
 	read     *sql.DB // read-only pool
 	maxBatch int
 
-	// insert and selectByKey are prepared once on the write connection and
-	// reused by every batch.
-	insert, selectByKey *sql.Stmt
+	// writer holds the committer's statements, prepared on the write
+	// connection at the driver level.
+	writer *writer
+	// The committer's own state, touched by it alone: the usage_names ids
+	// it knows to be committed, those its open transaction added, and the
+	// next rowid of each hour it has written.
+	names    map[string]int64
+	newNames map[string]int64
+	nextRow  map[int64]int64
+
+	checkpointer *checkpointer
 
 	// mu guards closed and the sending side of jobs, so that Close never
 	// closes the channel under a sender.
@@ -139,9 +162,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		onCommit: opts.OnCommit,
 		jobs:     make(chan *job, 1024),
 		done:     make(chan struct{}),
+		names:    map[string]int64{},
+		newNames: map[string]int64{},
+		nextRow:  map[int64]int64{},
 	}
+	registerDrivers()
 	var err error
-	db.write, err = sql.Open("sqlite3", dsn(path, url.Values{
+	db.write, err = sql.Open(writeDriver, dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {syncMode},
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
@@ -176,7 +203,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return fail(err)
 	}
 
-	db.read, err = sql.Open("sqlite3", dsn(path, url.Values{
+	db.read, err = sql.Open(readDriver, dsn(path, url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
 		"_query_only":   {"1"},
 	}))
@@ -187,10 +214,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
 
-	if db.insert, err = db.write.PrepareContext(ctx, insertRecordSQL); err != nil {
-		return fail(err)
-	}
-	if db.selectByKey, err = db.write.PrepareContext(ctx, selectRecordSQL+" WHERE key = ?"); err != nil {
+	if db.checkpointer, err = startCheckpointer(path, syncMode, db.log); err != nil {
 		return fail(err)
 	}
 	go db.commitLoop()
@@ -209,13 +233,9 @@ func dsn(path string, params url.Values) string {
 // keeps all its state in the value, not in goose's package globals, so two
 // DBs (or tests) can migrate side by side.
 func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+	p, err := newProvider(db)
 	if err != nil {
 		return err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
@@ -225,6 +245,21 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 		log.Info("sqlite: applied migration", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// newProvider returns a goose Provider for db with meterd's migrations: the
+// embedded SQL files and the Go ones (goMigrations).
+func newProvider(db *sql.DB) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Stats counts the work of the group committer since Open.
@@ -251,12 +286,15 @@ func (db *DB) Close() error {
 		<-db.done
 		// The write connection closes last: SQLite checkpoints the WAL into
 		// the main file when its last connection closes.
-		db.closeErr = errors.Join(
-			db.insert.Close(),
-			db.selectByKey.Close(),
-			db.read.Close(),
-			db.write.Close(),
-		)
+		errs := []error{db.checkpointer.close()}
+		// The writer's statements first: SQLite closes a connection
+		// (and checkpoints) only once its statements are finalized.
+		if w := db.writer; w != nil {
+			for _, st := range []driver.Stmt{w.insert, w.selectByKey, w.selectName, w.insertName, w.lastRow} {
+				errs = append(errs, st.Close())
+			}
+		}
+		db.closeErr = errors.Join(append(errs, db.read.Close(), db.write.Close())...)
 	})
 	return db.closeErr
 }

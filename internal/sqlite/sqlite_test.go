@@ -2,13 +2,18 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/meterd/meterd/internal/metering"
 	"github.com/meterd/meterd/internal/metering/meteringtest"
@@ -178,23 +183,60 @@ func TestOpenOptions(t *testing.T) {
 	}
 }
 
+// benchRecord is record n of a BatchMeterUsage-shaped stream: customers
+// vary fastest, then dimensions, then hours, as meterd bench sends them,
+// with the keys and fingerprints metering makes. Names have the lengths of
+// real ones (a 25-character product code, 12-digit accounts).
+func benchRecord(n int64) metering.Record {
+	const customers, dims = 1000, 32
+	c, d, h := n%customers, n/customers%dims, n/(customers*dims)
+	hour := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(h) * time.Hour)
+	ts := hour.Add(time.Duration(n%3600) * time.Second)
+	account := strconv.FormatInt(100000000000+c, 10)
+	dim := "dimension-" + strconv.FormatInt(d, 10)
+	const product = "6j9g7gq0s5ohsn1r8r3n4fbbm"
+	fp := sha256.Sum256([]byte(strconv.FormatInt(n%7, 10)))
+	return metering.Record{
+		ID:                 uuid.NewString(),
+		Key:                metering.HourKey(ts, "bm-product", product, account, dim),
+		Fingerprint:        string(fp[:metering.FingerprintSize]),
+		Operation:          "BatchMeterUsage",
+		Seller:             "111111111111",
+		ProductCode:        product,
+		Identity:           metering.IdentityProduct,
+		CustomerAccountID:  account,
+		CustomerIdentifier: "Cust" + strconv.FormatInt(1000000+c, 10),
+		CallerAccountID:    "111111111111",
+		AccessKeyID:        "AKIAIOSFODNN7EXAMPLE",
+		Dimension:          dim,
+		Timestamp:          ts,
+		Quantity:           n % 1000,
+		CreatedAt:          ts.Add(time.Second),
+	}
+}
+
 // benchmarkPut measures PutRecords from many concurrent clients with
 // unique keys, which is the write path of a busy server.
 func benchmarkPut(b *testing.B, perCall, parallelism int, sync string) {
-	db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "meterd.db"), sqlite.Options{Synchronous: sync})
+	path := filepath.Join(b.TempDir(), "meterd.db")
+	db, err := sqlite.Open(b.Context(), path, sqlite.Options{Synchronous: sync})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
+	if os.Getenv("METERD_BENCH_NO_ROLLUPS") != "" {
+		dropRollupTriggers(b, path)
+	}
 	var next atomic.Int64
 	b.SetParallelism(parallelism)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		recs := make([]metering.Record, perCall)
 		for pb.Next() {
+			first := next.Add(int64(perCall)) - int64(perCall)
 			for i := range recs {
-				recs[i] = testRecord(fmt.Sprint("bench\x1fi-0123456789abcdef0\x1fprod-ami\x1fhosts\x1f", next.Add(1)))
+				recs[i] = benchRecord(first + int64(i))
 			}
 			if _, err := db.PutRecords(context.Background(), recs); err != nil {
 				b.Error(err)
@@ -202,11 +244,30 @@ func benchmarkPut(b *testing.B, perCall, parallelism int, sync string) {
 			}
 		}
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu
 	b.StopTimer()
 	s := db.Stats()
 	b.ReportMetric(float64(b.N*perCall)/elapsed.Seconds(), "records/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*perCall), "cpu-ns/record")
+	}
 	b.ReportMetric(float64(s.Calls)/float64(max(s.Commits, 1)), "calls/commit")
+}
+
+// dropRollupTriggers stops the hourly rollups of the database at path, to
+// tell their cost from the records'. METERD_BENCH_NO_ROLLUPS=1 makes the
+// PutRecords benchmarks drop them.
+func dropRollupTriggers(b *testing.B, path string) {
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	for _, trigger := range []string{"usage_rows_rollup", "usage_rows_rollup_delete"} {
+		if _, err := raw.Exec("DROP TRIGGER " + trigger); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkPutRecordsParallel is BatchMeterUsage traffic: 25 records a call.
@@ -224,21 +285,30 @@ func BenchmarkPutRecordsSingle(b *testing.B) {
 }
 
 // BenchmarkRecordSize reports the file bytes a usage record takes, indexes
-// included, for BatchMeterUsage-shaped records (the common case). b.N does
-// not matter: it inserts a fixed number of records.
+// and names included, for BatchMeterUsage-shaped records (the common case):
+// "records" without the hourly rollups' triggers, "with-rollups" as
+// meterd runs. b.N does not matter: it inserts a fixed number of records.
 func BenchmarkRecordSize(b *testing.B) {
+	b.Run("records", func(b *testing.B) { benchmarkRecordSize(b, false) })
+	b.Run("with-rollups", func(b *testing.B) { benchmarkRecordSize(b, true) })
+}
+
+func benchmarkRecordSize(b *testing.B, rollups bool) {
 	const n = 100_000
 	path := filepath.Join(b.TempDir(), "meterd.db")
 	db, err := sqlite.Open(b.Context(), path, sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
 		b.Fatal(err)
 	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	if !rollups {
+		dropRollupTriggers(b, path)
+	}
 	pages := func() int64 {
-		raw, err := sql.Open("sqlite3", path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer raw.Close()
 		var count, free, size int64
 		for q, v := range map[string]*int64{"PRAGMA page_count": &count, "PRAGMA freelist_count": &free, "PRAGMA page_size": &size} {
 			if err := raw.QueryRow(q).Scan(v); err != nil {
@@ -248,31 +318,11 @@ func BenchmarkRecordSize(b *testing.B) {
 		return (count - free) * size
 	}
 	before := pages()
-	hour := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	const perCall = 25
 	for i := 0; i < n; i += perCall {
 		batch := make([]metering.Record, perCall)
 		for j := range batch {
-			k := i + j
-			customer := fmt.Sprintf("%012d", 100000000000+k%5000)
-			ts := hour.Add(time.Duration(k/5000) * time.Hour).Add(time.Duration(k%3600) * time.Second)
-			batch[j] = metering.Record{
-				ID:                 fmt.Sprintf("%08x-1b2c-4d3e-8f4a-%012x", k, k*7919),
-				Key:                "bm-product\x1f6j9g7gq0s5ohsn1r8r3n4fbbm\x1f" + customer + "\x1fusers\x1f" + fmt.Sprint(ts.Truncate(time.Hour).Unix()),
-				Fingerprint:        fmt.Sprintf("%032x", k*104729),
-				Operation:          "BatchMeterUsage",
-				Seller:             "111111111111",
-				ProductCode:        "6j9g7gq0s5ohsn1r8r3n4fbbm",
-				Identity:           metering.IdentityProduct,
-				CustomerAccountID:  customer,
-				CustomerIdentifier: fmt.Sprintf("Cust%07d", k%5000),
-				CallerAccountID:    "111111111111",
-				AccessKeyID:        "AKIAIOSFODNN7EXAMPLE",
-				Dimension:          "users",
-				Timestamp:          ts,
-				Quantity:           int64(k % 1000),
-				CreatedAt:          ts.Add(time.Second),
-			}
+			batch[j] = benchRecord(int64(i + j))
 		}
 		if _, err := db.PutRecords(b.Context(), batch); err != nil {
 			b.Fatal(err)
