@@ -49,6 +49,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/meterd/meterd/internal/groupcommit"
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -100,17 +101,12 @@ const maxAttempts = 4
 // concurrent use, and any number of DBs, in any number of processes, may
 // share one database.
 type DB struct {
-	log      *slog.Logger
-	pool     *pgxpool.Pool
-	maxBatch int
-	timeout  time.Duration
+	log     *slog.Logger
+	pool    *pgxpool.Pool
+	timeout time.Duration
 
-	// mu guards closed and the sending side of jobs, so that Close never
-	// closes the channel under a sender.
-	mu     sync.RWMutex
-	closed bool
-	jobs   chan *job
-	done   chan struct{} // closed when the committer has exited
+	// jobs is the queue of PutRecords calls to the committer.
+	jobs *groupcommit.Queue[*job]
 
 	closeOnce sync.Once
 
@@ -145,13 +141,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db := &DB{
 		log:      opts.Logger,
 		pool:     pool,
-		maxBatch: opts.MaxBatch,
 		timeout:  opts.Timeout,
 		onCommit: opts.OnCommit,
-		jobs:     make(chan *job, 1024),
-		done:     make(chan struct{}),
+		jobs:     groupcommit.New[*job](opts.MaxBatch),
 	}
-	go db.commitLoop()
+	go db.jobs.Run(db.commitBatch)
 	return db, nil
 }
 
@@ -336,11 +330,7 @@ func (db *DB) Stats() Stats {
 // closes the pool. It is safe to call more than once.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		db.mu.Lock()
-		db.closed = true
-		close(db.jobs)
-		db.mu.Unlock()
-		<-db.done
+		db.jobs.Close()
 		db.pool.Close()
 	})
 	return nil

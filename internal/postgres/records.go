@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/meterd/meterd/internal/groupcommit"
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -47,14 +47,10 @@ FROM usage_records WHERE key = ANY($1::bytea[])`
 
 // A job is one PutRecords call waiting for the committer.
 type job struct {
+	groupcommit.Call
 	recs []metering.Record
-	// state moves from queued to taken (the committer will finish the job)
-	// or to abandoned (the caller gave up first); whoever moves it first
-	// decides.
-	state atomic.Int32
-	done  chan struct{} // closed when out and err are set
-	out   []metering.Record
-	err   error
+	out  []metering.Record // set by the committer, with err
+	err  error
 
 	// args is the insert's arguments, built once even if the batch runs
 	// again; argsErr is why they could not be built.
@@ -62,11 +58,8 @@ type job struct {
 	argsErr error
 }
 
-const (
-	jobQueued int32 = iota
-	jobTaken
-	jobAbandoned
-)
+// Size is the number of records j writes, which batches are bounded by.
+func (j *job) Size() int { return len(j.recs) }
 
 // PutRecords stores the records whose Key is new, in one transaction shared
 // with whatever other calls are waiting, and returns after it is committed.
@@ -81,77 +74,19 @@ func (db *DB) PutRecords(ctx context.Context, recs []metering.Record) ([]meterin
 	if len(recs) == 0 {
 		return []metering.Record{}, nil
 	}
-	j := &job{recs: recs, done: make(chan struct{})}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return nil, ErrClosed
-	}
-	select {
-	case db.jobs <- j:
-		db.mu.RUnlock()
-	case <-ctx.Done():
-		db.mu.RUnlock()
-		return nil, ctx.Err()
-	}
-	select {
-	case <-j.done:
-	case <-ctx.Done():
-		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
-			return nil, ctx.Err()
+	j := &job{recs: recs}
+	if err := db.jobs.Submit(ctx, j); err != nil {
+		if errors.Is(err, groupcommit.ErrClosed) {
+			err = ErrClosed
 		}
-		<-j.done
+		return nil, err
 	}
 	return j.out, j.err
 }
 
-// commitLoop is the committer: it takes every job waiting, up to maxBatch
-// records, commits them together and starts again, until Close closes the
-// queue and it is empty.
-func (db *DB) commitLoop() {
-	defer close(db.done)
-	var next *job // taken, but did not fit in the last batch
-	for {
-		var batch []*job
-		n := 0
-		if next != nil {
-			batch, n, next = append(batch, next), len(next.recs), nil
-		} else {
-			j, ok := <-db.jobs
-			if !ok {
-				return
-			}
-			if j.state.CompareAndSwap(jobQueued, jobTaken) {
-				batch, n = append(batch, j), len(j.recs)
-			}
-		}
-	gather:
-		for n < db.maxBatch {
-			select {
-			case j, ok := <-db.jobs:
-				if !ok {
-					break gather
-				}
-				if !j.state.CompareAndSwap(jobQueued, jobTaken) {
-					continue
-				}
-				if n > 0 && n+len(j.recs) > db.maxBatch {
-					next = j
-					break gather
-				}
-				batch, n = append(batch, j), n+len(j.recs)
-			default:
-				break gather
-			}
-		}
-		if len(batch) > 0 {
-			db.commitBatch(batch)
-		}
-	}
-}
-
 // commitBatch runs one transaction for batch, again if the database aborts
-// it for a deadlock or serialization failure, and answers its callers.
+// it for a deadlock or serialization failure, and sets its callers'
+// answers; the queue gives them once it returns.
 func (db *DB) commitBatch(batch []*job) {
 	// Not the callers' contexts: a taken job is finished even if its
 	// caller has gone. The timeout covers every attempt.
@@ -199,9 +134,6 @@ func (db *DB) commitBatch(batch []*job) {
 				db.onCommit(int(calls), int(recs), time.Since(begin))
 			}
 		}
-	}
-	for _, j := range batch {
-		close(j.done)
 	}
 }
 

@@ -92,9 +92,9 @@ func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, n
 func waitQueued(t *testing.T, db *DB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(db.jobs) != n {
+	for db.jobs.Len() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs queued, want %d", len(db.jobs), n)
+			t.Fatalf("%d jobs queued, want %d", db.jobs.Len(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -10,11 +10,11 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/meterd/meterd/internal/groupcommit"
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -77,22 +77,15 @@ func encodeRow(r *metering.Record) (encodedRow, error) {
 
 // A job is one PutRecords call waiting for the committer.
 type job struct {
+	groupcommit.Call
 	recs []metering.Record
 	rows []encodedRow
-	// state moves from queued to taken (the committer will finish the job)
-	// or to abandoned (the caller gave up first); whoever moves it first
-	// decides.
-	state atomic.Int32
-	done  chan struct{} // closed when out and err are set
-	out   []metering.Record
-	err   error
+	out  []metering.Record // set by the committer, with err
+	err  error
 }
 
-const (
-	jobQueued int32 = iota
-	jobTaken
-	jobAbandoned
-)
+// Size is the number of records j writes, which batches are bounded by.
+func (j *job) Size() int { return len(j.recs) }
 
 // PutRecords stores the records whose Key is new, in one transaction shared
 // with whatever other calls are waiting, and returns after it is committed.
@@ -106,82 +99,24 @@ func (db *DB) PutRecords(ctx context.Context, recs []metering.Record) ([]meterin
 	if len(recs) == 0 {
 		return []metering.Record{}, nil
 	}
-	j := &job{recs: recs, rows: make([]encodedRow, len(recs)), done: make(chan struct{})}
+	j := &job{recs: recs, rows: make([]encodedRow, len(recs))}
 	for i := range recs {
 		var err error
 		if j.rows[i], err = encodeRow(&recs[i]); err != nil {
 			return nil, fmt.Errorf("sqlite: record %d: %w", i, err)
 		}
 	}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return nil, ErrClosed
-	}
-	select {
-	case db.jobs <- j:
-		db.mu.RUnlock()
-	case <-ctx.Done():
-		db.mu.RUnlock()
-		return nil, ctx.Err()
-	}
-	select {
-	case <-j.done:
-	case <-ctx.Done():
-		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
-			return nil, ctx.Err()
+	if err := db.jobs.Submit(ctx, j); err != nil {
+		if errors.Is(err, groupcommit.ErrClosed) {
+			err = ErrClosed
 		}
-		<-j.done
+		return nil, err
 	}
 	return j.out, j.err
 }
 
-// commitLoop is the committer: it takes every job waiting, up to maxBatch
-// records, commits them together and starts again, until Close closes the
-// queue and it is empty.
-func (db *DB) commitLoop() {
-	defer close(db.done)
-	var next *job // taken, but did not fit in the last batch
-	for {
-		var batch []*job
-		n := 0
-		if next != nil {
-			batch, n, next = append(batch, next), len(next.recs), nil
-		} else {
-			j, ok := <-db.jobs
-			if !ok {
-				return
-			}
-			if j.state.CompareAndSwap(jobQueued, jobTaken) {
-				batch, n = append(batch, j), len(j.recs)
-			}
-		}
-	gather:
-		for n < db.maxBatch {
-			select {
-			case j, ok := <-db.jobs:
-				if !ok {
-					break gather
-				}
-				if !j.state.CompareAndSwap(jobQueued, jobTaken) {
-					continue
-				}
-				if n > 0 && n+len(j.recs) > db.maxBatch {
-					next = j
-					break gather
-				}
-				batch, n = append(batch, j), n+len(j.recs)
-			default:
-				break gather
-			}
-		}
-		if len(batch) > 0 {
-			db.commitBatch(batch)
-		}
-	}
-}
-
-// commitBatch runs one transaction for batch and answers its callers.
+// commitBatch runs one transaction for batch and sets its callers'
+// answers; the queue gives them once it returns.
 func (db *DB) commitBatch(batch []*job) {
 	if h := db.hooks.beforeBatch; h != nil {
 		h(batch)
@@ -210,9 +145,6 @@ func (db *DB) commitBatch(batch []*job) {
 				db.onCommit(int(calls), int(recs), time.Since(start))
 			}
 		}
-	}
-	for _, j := range batch {
-		close(j.done)
 	}
 	db.checkpointer.wake()
 }

@@ -55,6 +55,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/pressly/goose/v3"
 
+	"github.com/meterd/meterd/internal/groupcommit"
 	"github.com/meterd/meterd/internal/metering"
 )
 
@@ -93,10 +94,9 @@ const busyTimeoutMS = 5000
 
 // DB is a metering.Store on one SQLite file. It is safe for concurrent use.
 type DB struct {
-	log      *slog.Logger
-	write    *sql.DB // one connection
-	read     *sql.DB // read-only pool
-	maxBatch int
+	log   *slog.Logger
+	write *sql.DB // one connection
+	read  *sql.DB // read-only pool
 
 	// writer holds the committer's statements, prepared on the write
 	// connection at the driver level.
@@ -110,12 +110,8 @@ type DB struct {
 
 	checkpointer *checkpointer
 
-	// mu guards closed and the sending side of jobs, so that Close never
-	// closes the channel under a sender.
-	mu     sync.RWMutex
-	closed bool
-	jobs   chan *job
-	done   chan struct{} // closed when the committer has exited
+	// jobs is the queue of PutRecords calls to the committer.
+	jobs *groupcommit.Queue[*job]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -158,10 +154,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 	db := &DB{
 		log:      opts.Logger,
-		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
-		jobs:     make(chan *job, 1024),
-		done:     make(chan struct{}),
+		jobs:     groupcommit.New[*job](opts.MaxBatch),
 		names:    map[string]int64{},
 		newNames: map[string]int64{},
 		nextRow:  map[int64]int64{},
@@ -217,7 +211,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if db.checkpointer, err = startCheckpointer(path, syncMode, db.log); err != nil {
 		return fail(err)
 	}
-	go db.commitLoop()
+	go db.jobs.Run(db.commitBatch)
 	return db, nil
 }
 
@@ -279,11 +273,7 @@ func (db *DB) Stats() Stats {
 // closes the database. It is safe to call more than once.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		db.mu.Lock()
-		db.closed = true
-		close(db.jobs)
-		db.mu.Unlock()
-		<-db.done
+		db.jobs.Close()
 		// The write connection closes last: SQLite checkpoints the WAL into
 		// the main file when its last connection closes.
 		errs := []error{db.checkpointer.close()}
