@@ -245,6 +245,18 @@ func TestControlsUnprocessedRecords(t *testing.T) {
 	if n := s.storedRecords(t); n != 5 {
 		t.Fatalf("%d records stored, want the 5 processed only", n)
 	}
+	// The debugger explains each unprocessed record by its position in
+	// the request (quantity i+1 was sent at position i+1).
+	for _, u := range out.UnprocessedRecords {
+		d, err := s.admin().DebugRecords(ctx, "saas-both", "cust-1", aws.ToTime(u.Timestamp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := aws.ToInt32(u.Quantity)
+		if len(d.Records) != 0 || len(d.Attempts) != 1 || d.Attempts[0].Status != "Unprocessed" || d.Attempts[0].Index != int(q) || d.Attempts[0].Quantity != int64(q) {
+			t.Errorf("debugger for unprocessed record %d: %+v", q, d)
+		}
+	}
 
 	// The client sends the unprocessed records again once the fault is gone.
 	must(s.admin().ClearFaults(ctx))

@@ -92,10 +92,44 @@ func (h *Hooks) Event(c *awsapi.Call, now time.Time) (audit.Event, []byte) {
 	ev.RequestParameters = requestParameters(c)
 	var resp []byte
 	if c.ErrorCode == "" && c.Response != nil {
+		if bo, ok := c.Response.(awsapi.BatchOutcomes); ok {
+			ev.ResponseElements = batchElements(bo)
+			return ev, nil
+		}
 		resp, _ = json.Marshal(c.Response)
 		ev.ResponseElements = audit.RedactJSON(resp)
 	}
 	return ev, resp
+}
+
+// batchSummary is a BatchMeterUsage event's responseElements: CloudTrail
+// records responseElements selectively, and echoing every UsageRecord of
+// the answer would store each request twice. The records themselves are
+// in requestParameters; the records not stored are attempts.
+type batchSummary struct {
+	Results           int            `json:"Results"`            // how many
+	Statuses          map[string]int `json:"Statuses"`           // Results by Status
+	MeteringRecordIDs []string       `json:"MeteringRecordIds"`  // of Results, in order
+	Unprocessed       int            `json:"UnprocessedRecords"` // how many
+}
+
+// batchElements summarises a BatchMeterUsage answer. It holds no secrets:
+// statuses, counts and record ids.
+func batchElements(bo awsapi.BatchOutcomes) json.RawMessage {
+	results, unprocessed := bo.Outcomes()
+	s := batchSummary{
+		Results:           len(results),
+		Statuses:          make(map[string]int, 1),
+		MeteringRecordIDs: make([]string, 0, len(results)),
+		Unprocessed:       len(unprocessed),
+	}
+	for _, r := range results {
+		s.Statuses[r.Status]++
+		if r.MeteringRecordID != "" {
+			s.MeteringRecordIDs = append(s.MeteringRecordIDs, r.MeteringRecordID)
+		}
+	}
+	return audit.Marshal(s)
 }
 
 // eventName is the operation, or for targets meterd does not serve the
@@ -357,6 +391,15 @@ func (h *Hooks) attempt(c *awsapi.Call, now time.Time, product string, ts time.T
 var recordIndex = regexp.MustCompile(`^Usage record (\d+): ?`)
 
 func (h *Hooks) batchAttempts(c *awsapi.Call, now time.Time, resp []byte) []audit.Attempt {
+	var results []awsapi.RecordOutcome
+	var unprocessed []int
+	bo, outcomes := c.Response.(awsapi.BatchOutcomes)
+	if c.ErrorCode == "" && outcomes {
+		results, unprocessed = bo.Outcomes()
+		if allSuccess(results) && len(unprocessed) == 0 {
+			return nil // stored records explain themselves: no body to read
+		}
+	}
 	var req batchBody
 	if awsproto.Decode(c.Body, &req) != nil {
 		return nil
@@ -390,6 +433,9 @@ func (h *Hooks) batchAttempts(c *awsapi.Call, now time.Time, resp []byte) []audi
 		}
 		return out
 	}
+	if outcomes {
+		return h.outcomeAttempts(c, now, req, results, unprocessed)
+	}
 	var res batchResponse
 	if json.Unmarshal(resp, &res) != nil {
 		return nil
@@ -415,20 +461,8 @@ func (h *Hooks) batchAttempts(c *awsapi.Call, now time.Time, resp []byte) []audi
 		if !ok {
 			continue
 		}
-		a.Index, a.Status = idx, r.Status
-		switch r.Status {
-		case string(metering.StatusCustomerNotSubscribed):
-			cu, found := h.customer(a)
-			who := "account " + a.CustomerAccountID
-			if a.CustomerAccountID == "" {
-				who = "customer identifier " + a.CustomerIdentifier
-			}
-			a.Reason = subscriptionReason(cu, found, a.ProductCode, who, now)
-		case audit.StatusDuplicateRecord:
-			a.Reason = "duplicate of a record already stored for this customer, dimension and hour with a different quantity or allocation"
-		default:
-			a.Reason = r.Status
-		}
+		a.Index = idx
+		h.recordStatus(&a, r.Status, now)
 		out = append(out, a)
 	}
 	for _, r := range res.UnprocessedRecords {
@@ -437,11 +471,69 @@ func (h *Hooks) batchAttempts(c *awsapi.Call, now time.Time, resp []byte) []audi
 		if !ok {
 			continue
 		}
-		a.Index, a.Status = idx, StatusUnprocessed
-		a.Reason = "returned in UnprocessedRecords and not stored: the client should send it again"
+		a.Index = idx
+		h.recordStatus(&a, StatusUnprocessed, now)
 		out = append(out, a)
 	}
 	return out
+}
+
+// outcomeAttempts builds the attempts of a BatchMeterUsage answer from its
+// outcomes, which say where each record was in the request, without
+// encoding the answer or matching records by their JSON.
+func (h *Hooks) outcomeAttempts(c *awsapi.Call, now time.Time, req batchBody, results []awsapi.RecordOutcome, unprocessed []int) []audit.Attempt {
+	var out []audit.Attempt
+	add := func(pos int, status string) {
+		if pos < 0 || pos >= len(req.UsageRecords) {
+			return
+		}
+		a, ok := h.batchAttempt(c, now, str(req.ProductCode), req.UsageRecords[pos])
+		if !ok {
+			return
+		}
+		a.Index = pos + 1
+		h.recordStatus(&a, status, now)
+		out = append(out, a)
+	}
+	for _, r := range results {
+		if r.Status != string(metering.StatusSuccess) {
+			add(r.Index, r.Status)
+		}
+	}
+	for _, pos := range unprocessed {
+		add(pos, StatusUnprocessed)
+	}
+	return out
+}
+
+func allSuccess(results []awsapi.RecordOutcome) bool {
+	for _, r := range results {
+		if r.Status != string(metering.StatusSuccess) {
+			return false
+		}
+	}
+	return true
+}
+
+// recordStatus sets a BatchMeterUsage record's status other than Success
+// and its reason.
+func (h *Hooks) recordStatus(a *audit.Attempt, status string, now time.Time) {
+	a.Status = status
+	switch status {
+	case string(metering.StatusCustomerNotSubscribed):
+		cu, found := h.customer(*a)
+		who := "account " + a.CustomerAccountID
+		if a.CustomerAccountID == "" {
+			who = "customer identifier " + a.CustomerIdentifier
+		}
+		a.Reason = subscriptionReason(cu, found, a.ProductCode, who, now)
+	case audit.StatusDuplicateRecord:
+		a.Reason = "duplicate of a record already stored for this customer, dimension and hour with a different quantity or allocation"
+	case StatusUnprocessed:
+		a.Reason = "returned in UnprocessedRecords and not stored: the client should send it again"
+	default:
+		a.Reason = status
+	}
 }
 
 // batchAttempt builds the attempt of one usage record, its customer

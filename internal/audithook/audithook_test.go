@@ -197,6 +197,67 @@ func TestBatchAttempts(t *testing.T) {
 	}
 }
 
+// outcomes stands for the data plane's BatchMeterUsage answer.
+type outcomes struct {
+	results     []awsapi.RecordOutcome
+	unprocessed []int
+}
+
+func (o outcomes) Outcomes() ([]awsapi.RecordOutcome, []int) { return o.results, o.unprocessed }
+
+func TestBatchOutcomes(t *testing.T) {
+	h := setup(t)
+	body := `{"ProductCode":"saas","UsageRecords":[
+		{"Timestamp":` + ts(now) + `,"CustomerIdentifier":"cust-1","Dimension":"users","Quantity":5},
+		{"Timestamp":` + ts(now.Add(-30*time.Hour)) + `,"CustomerIdentifier":"cust-2","Dimension":"users","Quantity":6},
+		{"Timestamp":` + ts(now) + `,"CustomerAWSAccountId":"` + buyer2 + `","Dimension":"users","Quantity":7}]}`
+
+	// Every record stored: no attempt, and the event summarises the answer.
+	c := as(call("BatchMeterUsage", body), "AKIASELLER", seller)
+	c.Response = outcomes{results: []awsapi.RecordOutcome{
+		{Index: 0, Status: "Success", MeteringRecordID: "r-1"},
+		{Index: 1, Status: "Success", MeteringRecordID: "r-2"},
+		{Index: 2, Status: "Success", MeteringRecordID: "r-3"},
+	}, unprocessed: []int{}}
+	ev, resp := h.Event(c, now)
+	if got := h.Attempts(c, now, resp); got != nil {
+		t.Errorf("attempts for stored records: %+v", got)
+	}
+	if want := `{"Results":3,"Statuses":{"Success":3},"MeteringRecordIds":["r-1","r-2","r-3"],"UnprocessedRecords":0}`; string(ev.ResponseElements) != want {
+		t.Errorf("responseElements %s, want %s", ev.ResponseElements, want)
+	}
+	if !strings.Contains(string(ev.RequestParameters), "cust-2") {
+		t.Errorf("requestParameters %s", ev.RequestParameters)
+	}
+
+	// Record 2 unprocessed; 1 a duplicate, 3 not subscribed: only they.
+	c.Response = outcomes{results: []awsapi.RecordOutcome{
+		{Index: 0, Status: audit.StatusDuplicateRecord},
+		{Index: 2, Status: "CustomerNotSubscribed"},
+	}, unprocessed: []int{1}}
+	ev, resp = h.Event(c, now)
+	got := h.Attempts(c, now, resp)
+	if len(got) != 3 {
+		t.Fatalf("%d attempts, want 3: %+v", len(got), got)
+	}
+	for i, w := range []struct {
+		index          int
+		status, reason string
+		quantity       int64
+	}{
+		{1, audit.StatusDuplicateRecord, "duplicate of a record already stored", 5},
+		{3, "CustomerNotSubscribed", "not subscribed since 2026-11-23T09:30:00Z", 7},
+		{2, audithook.StatusUnprocessed, "returned in UnprocessedRecords", 6},
+	} {
+		if a := got[i]; a.Index != w.index || a.Status != w.status || !strings.HasPrefix(a.Reason, w.reason) || a.Quantity != w.quantity {
+			t.Errorf("attempt %d: %+v, want index %d status %s reason %q", i, a, w.index, w.status, w.reason)
+		}
+	}
+	if want := `{"Results":2,"Statuses":{"CustomerNotSubscribed":1,"DuplicateRecord":1},"MeteringRecordIds":[],"UnprocessedRecords":1}`; string(ev.ResponseElements) != want {
+		t.Errorf("responseElements %s, want %s", ev.ResponseElements, want)
+	}
+}
+
 func TestEvent(t *testing.T) {
 	h := setup(t)
 	c := as(call("ResolveCustomer", `{"RegistrationToken":"secret-token-value"}`), "AKIASELLER", seller)

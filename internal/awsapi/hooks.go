@@ -33,6 +33,21 @@ type Call struct {
 	Duration     time.Duration
 }
 
+// RecordOutcome is one usage record's outcome in a BatchMeterUsage answer.
+type RecordOutcome struct {
+	Index            int    // 0-based position in the request's UsageRecords; -1 if unknown
+	Status           string // the per-record Status
+	MeteringRecordID string // empty unless stored
+}
+
+// BatchOutcomes is implemented by the Response of a BatchMeterUsage call,
+// so that hooks read each record's outcome without encoding the answer
+// again: its Results in order, and the request positions of its
+// UnprocessedRecords.
+type BatchOutcomes interface {
+	Outcomes() (results []RecordOutcome, unprocessed []int)
+}
+
 // Hooks run around every authenticated call.
 type Hooks interface {
 	// Before runs after authentication and routing, before the operation;

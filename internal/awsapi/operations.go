@@ -58,6 +58,29 @@ type usageRecordResultJSON struct {
 type batchMeterUsageResponse struct {
 	Results            []usageRecordResultJSON `json:"Results"`
 	UnprocessedRecords []usageRecordJSON       `json:"UnprocessedRecords"`
+
+	// positions are the request positions of Results, then of
+	// UnprocessedRecords, for hooks (BatchOutcomes); not encoded.
+	positions []int
+}
+
+// Outcomes implements BatchOutcomes.
+func (r batchMeterUsageResponse) Outcomes() (results []RecordOutcome, unprocessed []int) {
+	pos := func(i int) int {
+		if i < len(r.positions) {
+			return r.positions[i]
+		}
+		return -1
+	}
+	results = make([]RecordOutcome, len(r.Results))
+	for i, res := range r.Results {
+		results[i] = RecordOutcome{Index: pos(i), Status: res.Status, MeteringRecordID: res.MeteringRecordID}
+	}
+	unprocessed = make([]int, len(r.UnprocessedRecords))
+	for i := range r.UnprocessedRecords {
+		unprocessed[i] = pos(len(r.Results) + i)
+	}
+	return results, unprocessed
 }
 
 func allocations(in []allocationJSON) []metering.AllocationInput {
@@ -105,8 +128,9 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 	}
 	// Records test controls leave unprocessed are not metered at all.
 	unprocessed := []usageRecordJSON{}
+	var keptPos, unprocPos []int // request positions, when records were split
 	if h.unproc != nil && len(req.UsageRecords) > 0 {
-		req.UsageRecords, unprocessed = splitUnprocessed(req.UsageRecords, h.unproc(ctx, caller.AccessKey.AccountID, len(req.UsageRecords)))
+		req.UsageRecords, unprocessed, keptPos, unprocPos = splitUnprocessed(req.UsageRecords, h.unproc(ctx, caller.AccessKey.AccountID, len(req.UsageRecords)))
 	}
 	in := metering.BatchMeterUsageInput{ProductCode: req.ProductCode}
 	if req.UsageRecords != nil {
@@ -130,6 +154,7 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 	resp := batchMeterUsageResponse{
 		Results:            make([]usageRecordResultJSON, len(out.Results)),
 		UnprocessedRecords: unprocessed,
+		positions:          make([]int, len(out.Results), len(out.Results)+len(unprocPos)),
 	}
 	counts := map[metering.RecordStatus]int{}
 	for _, res := range out.Results {
@@ -144,20 +169,29 @@ func (h *Handler) batchMeterUsage(ctx context.Context, caller metering.Caller, b
 			MeteringRecordID: res.MeteringRecordID,
 			Status:           string(res.Status),
 		}
+		resp.positions[i] = res.Index
+		if keptPos != nil {
+			resp.positions[i] = keptPos[res.Index]
+		}
 	}
+	resp.positions = append(resp.positions, unprocPos...)
 	return resp, nil
 }
 
 // splitUnprocessed moves the records at the ascending indexes picked out
-// of recs, keeping both lists in order.
-func splitUnprocessed(recs []usageRecordJSON, picked []int) (kept, out []usageRecordJSON) {
+// of recs, keeping both lists in order, and returns the positions in recs
+// of both.
+func splitUnprocessed(recs []usageRecordJSON, picked []int) (kept, out []usageRecordJSON, keptPos, outPos []int) {
 	kept, out = make([]usageRecordJSON, 0, len(recs)), []usageRecordJSON{}
+	keptPos, outPos = make([]int, 0, len(recs)), []int{}
 	for i, r := range recs {
 		if len(picked) > 0 && picked[0] == i {
 			out, picked = append(out, r), picked[1:]
+			outPos = append(outPos, i)
 			continue
 		}
 		kept = append(kept, r)
+		keptPos = append(keptPos, i)
 	}
-	return kept, out
+	return kept, out, keptPos, outPos
 }
