@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -527,75 +526,22 @@ func recordFromValues(v []driver.Value) (metering.Record, error) {
 	return r, nil
 }
 
-// encodeAllocations writes allocations as [[quantity, ["key","value",…]],
-// …]: arrays instead of objects because the names would be repeated in
-// every row. Nil tags leave the second element out, so that nil and empty
-// read back as they were written.
+// encodeAllocations is metering.EncodeAllocations as a column value: NULL
+// for nil allocations.
 func encodeAllocations(allocs []metering.Allocation) (any, error) {
-	if allocs == nil {
-		return nil, nil
+	b, err := metering.EncodeAllocations(allocs)
+	if b == nil || err != nil {
+		return nil, err
 	}
-	b := make([]byte, 0, 16+len(allocs)*32)
-	b = append(b, '[')
-	for i, a := range allocs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = strconv.AppendInt(b, a.Quantity, 10)
-		if a.Tags != nil {
-			b = append(b, ",["...)
-			for j, t := range a.Tags {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				k, err := json.Marshal(t.Key)
-				if err != nil {
-					return nil, err
-				}
-				v, err := json.Marshal(t.Value)
-				if err != nil {
-					return nil, err
-				}
-				b = append(b, k...)
-				b = append(b, ',')
-				b = append(b, v...)
-			}
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
-	b = append(b, ']')
 	return string(b), nil
 }
 
 func decodeAllocations(s string) ([]metering.Allocation, error) {
-	var raw [][]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
-		return nil, fmt.Errorf("sqlite: allocations %q: %w", s, err)
+	a, err := metering.DecodeAllocations(s)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	out := make([]metering.Allocation, len(raw))
-	for i, a := range raw {
-		if len(a) < 1 || len(a) > 2 {
-			return nil, fmt.Errorf("sqlite: allocation %d of %q: want [quantity] or [quantity, tags]", i, s)
-		}
-		if err := json.Unmarshal(a[0], &out[i].Quantity); err != nil {
-			return nil, fmt.Errorf("sqlite: allocation %d of %q: %w", i, s, err)
-		}
-		if len(a) == 1 {
-			continue
-		}
-		var kv []string
-		if err := json.Unmarshal(a[1], &kv); err != nil || len(kv)%2 != 0 {
-			return nil, fmt.Errorf("sqlite: allocation %d of %q: tags are not key/value pairs", i, s)
-		}
-		tags := make([]metering.Tag, len(kv)/2)
-		for j := range tags {
-			tags[j] = metering.Tag{Key: kv[2*j], Value: kv[2*j+1]}
-		}
-		out[i].Tags = tags
-	}
-	return out, nil
+	return a, nil
 }
 
 // UsageSummary sums usage by product, customer, dimension and hour. Names
