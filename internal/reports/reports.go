@@ -273,7 +273,8 @@ func (s *Service) Usage(ctx context.Context, q Query) ([]Row, error) {
 		return nil, queryErrorf("from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	from, to := ceilHour(q.From), ceilHour(q.To)
-	if n := windows(q.Window, time.Unix(from, 0).In(loc), time.Unix(to, 0).In(loc)); n > MaxWindows {
+	n := windows(q.Window, time.Unix(from, 0).In(loc), time.Unix(to, 0).In(loc))
+	if n > MaxWindows {
 		return nil, queryErrorf("the range holds %d %s windows; at most %d are served: narrow the range or widen the window", n, q.Window, MaxWindows)
 	}
 	rq := RollupQuery{
@@ -287,7 +288,7 @@ func (s *Service) Usage(ctx context.Context, q Query) ([]Row, error) {
 	if from == to {
 		return []Row{}, nil
 	}
-	b := rowBuilder{window: q.Window, loc: loc}
+	b := rowBuilder{window: q.Window, loc: loc, windows: int(n)}
 	if err := s.store.UsageRollup(ctx, rq, b.add); err != nil {
 		return nil, err
 	}
@@ -340,8 +341,16 @@ type rowBuilder struct {
 	window Window
 	loc    *time.Location
 	out    []Row
-	merged map[rowKey]int      // months: the row of each window and group
-	starts map[int64]time.Time // local midnight (or month start) by day number
+	// windows is how many windows the range holds. When the first window's
+	// rows are in, out grows at once to hold as many for every window:
+	// growing by doubling copied a large report's rows several times.
+	windows int
+	grown   bool
+	// Stores give a bucket's sums together: its start is worked out once.
+	lastBucket int64
+	lastStart  time.Time
+	merged     map[rowKey]int      // months: the row of each window and group
+	starts     map[int64]time.Time // local midnight (or month start) by day number
 }
 
 type rowKey struct {
@@ -351,7 +360,9 @@ type rowKey struct {
 
 func (b *rowBuilder) add(s Sum) {
 	var start time.Time
-	if b.window == Hour {
+	if s.Bucket == b.lastBucket && !b.lastStart.IsZero() {
+		start = b.lastStart
+	} else if b.window == Hour {
 		start = time.Unix(s.Bucket, 0).In(b.loc)
 	} else {
 		var ok bool
@@ -367,6 +378,7 @@ func (b *rowBuilder) add(s Sum) {
 			b.starts[s.Bucket] = start
 		}
 	}
+	b.lastBucket, b.lastStart = s.Bucket, start
 	if b.window == Month {
 		k := rowKey{start.Unix(), s.ProductCode, s.CustomerAccountID, s.LicenseArn, s.Dimension, s.Tag}
 		if i, ok := b.merged[k]; ok {
@@ -378,6 +390,10 @@ func (b *rowBuilder) add(s Sum) {
 			b.merged = map[rowKey]int{}
 		}
 		b.merged[k] = len(b.out)
+	}
+	if !b.grown && len(b.out) > 0 && !b.out[len(b.out)-1].WindowStart.Equal(start) {
+		b.grown = true
+		b.out = slices.Grow(b.out, len(b.out)*max(b.windows-1, 0))
 	}
 	b.out = append(b.out, Row{
 		WindowStart:       start,
@@ -397,23 +413,28 @@ func (b *rowBuilder) finish() []Row {
 	if out == nil {
 		out = []Row{}
 	}
-	slices.SortFunc(out, func(a, b Row) int {
-		if c := a.WindowStart.Compare(b.WindowStart); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.ProductCode, b.ProductCode); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.CustomerAccountID, b.CustomerAccountID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.LicenseArn, b.LicenseArn); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Dimension, b.Dimension); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Tag, b.Tag)
-	})
+	// Stores that give their sums in order (SQLite's) leave nothing to sort.
+	if !slices.IsSortedFunc(out, compareRows) {
+		slices.SortFunc(out, compareRows)
+	}
 	return out
+}
+
+func compareRows(a, b Row) int {
+	if c := a.WindowStart.Compare(b.WindowStart); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.ProductCode, b.ProductCode); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.CustomerAccountID, b.CustomerAccountID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.LicenseArn, b.LicenseArn); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Dimension, b.Dimension); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Tag, b.Tag)
 }

@@ -544,9 +544,9 @@ func decodeAllocations(s string) ([]metering.Allocation, error) {
 	return a, nil
 }
 
-// UsageSummary sums usage by product, customer, dimension and hour. Names
-// are looked up once, so that the scan compares ids, and an hour range
-// reads only its part of the table, which is clustered by hour.
+// UsageSummary sums usage by product, customer, dimension and hour, from the
+// rollups. Names are looked up once, so that the scan compares ids, and an
+// hour range reads only its part of the table, which leads with the hour.
 func (db *DB) UsageSummary(ctx context.Context, f metering.UsageFilter) ([]metering.UsageRow, error) {
 	var (
 		where []string
@@ -584,20 +584,20 @@ func (db *DB) UsageSummary(ctx context.Context, f metering.UsageFilter) ([]meter
 	// start is at or after From, up to the first hour whose start is at or
 	// after To.
 	if !f.From.IsZero() {
-		args = append(args, ceilHours(f.From)<<hourRowidShift)
-		where = append(where, "rowid >= ?"+strconv.Itoa(len(args)))
+		args = append(args, ceilHours(f.From))
+		where = append(where, "hour >= ?"+strconv.Itoa(len(args)))
 	}
 	if !f.To.IsZero() {
-		args = append(args, ceilHours(f.To)<<hourRowidShift)
-		where = append(where, "rowid < ?"+strconv.Itoa(len(args)))
+		args = append(args, ceilHours(f.To))
+		where = append(where, "hour < ?"+strconv.Itoa(len(args)))
 	}
+	// The rollups (00030_compact_rollups.sql) hold exactly these sums.
 	q := `SELECT s.hour, p.name, a.name, i.name, l.name, d.name, s.quantity, s.records FROM (
-	SELECT rowid >> 32 AS hour, product, account, identifier, license, dimension, SUM(quantity) AS quantity, COUNT(*) AS records
-	FROM usage_rows`
+	SELECT hour, product, account, identifier, license, dimension, quantity, records FROM usage_rollups`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += ` GROUP BY 1, 2, 3, 4, 5, 6) AS s
+	q += `) AS s
 JOIN usage_names AS p ON p.id = s.product JOIN usage_names AS a ON a.id = s.account
 JOIN usage_names AS i ON i.id = s.identifier JOIN usage_names AS l ON l.id = s.license
 JOIN usage_names AS d ON d.id = s.dimension

@@ -221,7 +221,7 @@ func TestRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := raw.QueryRow(`SELECT (SELECT COUNT(*) FROM usage_hourly) + (SELECT COUNT(*) FROM usage_hourly_tags)`).Scan(&n); err != nil || n != 0 {
+	if err := raw.QueryRow(`SELECT (SELECT COUNT(*) FROM usage_rollups) + (SELECT COUNT(*) FROM usage_rollup_tags)`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("after a wipe %d rollup rows are left (%v)", n, err)
 	}
 }
@@ -435,20 +435,33 @@ func benchDB(b *testing.B) *sqlite.DB {
 		WITH RECURSIVE c(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM c WHERE n < ?)
 		SELECT 'prod-' || (n % ?), printf('%012d', 100000000000 + n), 'cust-' || n, '', 'subscribed' FROM c`,
 		customers-1, products)
-	first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	// Names get ids as usage_rows would give them: products, accounts,
+	// identifiers, then dimensions.
+	exec(`INSERT INTO usage_names (name)
+		WITH RECURSIVE c(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM c WHERE n < ?)
+		SELECT 'prod-' || n FROM c WHERE n < ? UNION ALL SELECT printf('%012d', 100000000000 + n) FROM c
+		UNION ALL SELECT 'cust-' || n FROM c UNION ALL SELECT 'dim-' || n FROM c WHERE n < ?`,
+		customers-1, products, dimensions)
+	id := func(name string) (n int64) {
+		if err := raw.QueryRowContext(ctx, `SELECT id FROM usage_names WHERE name = ?`, name).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	prod0, acct0, cust0, dim0 := id("prod-0"), id("100000000000"), id("cust-0"), id("dim-0")
+	first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix() / 3600
 	for d := range days { // a transaction a day: 9,600 rows
-		exec(`INSERT INTO usage_hourly
-			(hour, product_code, customer_account_id, customer_identifier, license_arn, dimension, quantity, records)
+		exec(`INSERT INTO usage_rollups
+			(hour, account, dimension, product, identifier, license, quantity, records, tagged_quantity, tagged_records)
 			WITH RECURSIVE h(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM h WHERE n < 23),
 			c(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM c WHERE n < ?),
 			d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < ?)
-			SELECT ? + h.n * 3600, 'prod-' || (c.n % ?), printf('%012d', 100000000000 + c.n), 'cust-' || c.n, '',
-				'dim-' || d.n, ? * (1 + (h.n + c.n + d.n) % 7), ?
+			SELECT ? + h.n, ? + c.n, ? + d.n, ? + (c.n % ?), ? + c.n, 0, ? * (1 + (h.n + c.n + d.n) % 7), ?, 0, 0
 			FROM h, c, d ORDER BY 1, 2, 3, 4, 5, 6`,
-			customers-1, dimensions-1, first+int64(d)*86400, products, perRow, perRow)
+			customers-1, dimensions-1, first+int64(d)*24, acct0, dim0, prod0, products, cust0, perRow, perRow)
 	}
 	var rows, recs int64
-	if err := raw.QueryRowContext(ctx, `SELECT COUNT(*), SUM(records) FROM usage_hourly`).Scan(&rows, &recs); err != nil {
+	if err := raw.QueryRowContext(ctx, `SELECT COUNT(*), SUM(records) FROM usage_rollups`).Scan(&rows, &recs); err != nil {
 		b.Fatal(err)
 	}
 	exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
