@@ -185,7 +185,6 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 			continue
 		}
 		rec := Record{
-			ID:                 s.newID(),
 			Operation:          "BatchMeterUsage",
 			Seller:             seller,
 			ProductCode:        product.Code,
@@ -209,6 +208,7 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 		} else {
 			rec.Key = HourKey(ts, "bm-product", product.Code, customer.AccountID, rec.Dimension)
 		}
+		rec.ID = s.recordID(rec.Key)
 		plan = append(plan, planned{index: i, rec: rec})
 	}
 
@@ -226,7 +226,9 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 	for i, p := range plan {
 		got := stored[i]
 		res := &out.Results[p.index]
-		if got.ID == p.rec.ID || got.Fingerprint == p.rec.Fingerprint {
+		// The stored record is this one or an identical earlier one. (Ids
+		// cannot tell: a key's id is the same whoever stored it.)
+		if got.Fingerprint == p.rec.Fingerprint {
 			res.Status, res.MeteringRecordID = StatusSuccess, got.ID
 		} else {
 			res.Status = StatusDuplicateRecord

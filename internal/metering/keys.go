@@ -3,6 +3,7 @@ package metering
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,23 @@ func makeKey(hour uint32, parts ...string) string {
 	h.Sum(sum[:0])
 	copy(b[4:], sum[:KeySize-4])
 	return string(b[:])
+}
+
+// RecordID returns the MeteringRecordId of the record with key: a UUID
+// (version 8, RFC 9562) made of the key's SHA-256, so that a store need
+// not keep 16 more bytes a record to give a retry the id it gave the first
+// call (a store keeps ids that are not RecordID(key), such as those of
+// records stored before ids were derived). Distinct keys get distinct ids
+// unless 122-bit SHA-256 prefixes collide. AWS documents the id only as a
+// unique identifier (docs/aws-api.md), so deriving it is not visible to
+// clients.
+func RecordID(key string) string {
+	sum := sha256.Sum256([]byte("meterd-record-id\x1f" + key))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80 // version 8
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	x := hex.EncodeToString(b)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
 
 // KeyHour returns the hour a key made by the Service is for, and false for

@@ -2,6 +2,7 @@ package metering
 
 import (
 	"bytes"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -79,5 +80,27 @@ func TestLegacyKey(t *testing.T) {
 		if got, ok := LegacyKey(bad); ok {
 			t.Errorf("LegacyKey(%q) = %x, true; want false", bad, got)
 		}
+	}
+}
+
+func TestRecordID(t *testing.T) {
+	uuidForm := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]string{}
+	for i := range 1000 {
+		key := HourKey(time.Unix(int64(i)*3600, 0), "bm-product", "p", "111111111111", "d")
+		if i%2 == 1 {
+			key = AnyHourKey("mu-token", "r", "p", strconv.Itoa(i))
+		}
+		id := RecordID(key)
+		if !uuidForm.MatchString(id) {
+			t.Fatalf("RecordID = %q, not a version 8 UUID", id)
+		}
+		if RecordID(key) != id {
+			t.Fatal("RecordID is not a function of the key")
+		}
+		if other, ok := seen[id]; ok {
+			t.Fatalf("keys %x and %x share id %s", other, key, id)
+		}
+		seen[id] = key
 	}
 }

@@ -49,13 +49,15 @@ func DefaultConfig() Config {
 
 // Service applies the metering rules. It is safe for concurrent use.
 type Service struct {
-	store   Store
-	clock   Clock
-	cfg     Config
-	newID   func() string
-	catalog atomic.Pointer[Catalog]
-	version atomic.Int64 // StateVersion the catalog was loaded at
-	applyMu sync.Mutex
+	store Store
+	clock Clock
+	cfg   Config
+	newID func() string
+	// recordID gives a record its MeteringRecordId from its key.
+	recordID func(key string) string
+	catalog  atomic.Pointer[Catalog]
+	version  atomic.Int64 // StateVersion the catalog was loaded at
+	applyMu  sync.Mutex
 
 	signer        RegistrationSigner
 	registrations RegistrationStore
@@ -65,8 +67,11 @@ type Service struct {
 // Options are the Service's injected dependencies.
 type Options struct {
 	Store Store
-	Clock Clock         // default SystemClock
-	NewID func() string // MeteringRecordId generator; default a random UUID
+	Clock Clock // default SystemClock
+	// NewID, if set, generates MeteringRecordIds (and other ids) instead
+	// of the default: RecordID of the record's key for records, a random
+	// UUID for notifications.
+	NewID func() string
 	// Signer and Registrations serve RegisterUsage; without them it
 	// answers that it is unavailable.
 	Signer        RegistrationSigner
@@ -100,8 +105,11 @@ func NewService(ctx context.Context, opts Options, cfg Config) (*Service, error)
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
+	s.recordID = RecordID
 	if s.newID == nil {
 		s.newID = randomUUID
+	} else {
+		s.recordID = func(string) string { return s.newID() }
 	}
 	if err := s.reload(ctx); err != nil {
 		return nil, err
@@ -343,7 +351,6 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 	}
 
 	rec := Record{
-		ID:                s.newID(),
 		Operation:         "MeterUsage",
 		Seller:            product.Seller,
 		ProductCode:       product.Code,
@@ -368,7 +375,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 		// (docs/aws-api.md 7.2). A call without a token is always new.
 		token := rec.ClientToken
 		if token == "" {
-			token = "generated/" + rec.ID
+			token = "generated/" + s.newID()
 		}
 		rec.Key = AnyHourKey("mu-token", rec.Resource, product.Code, token)
 		rec.Fingerprint = fingerprint(rec.Dimension, strconv.FormatInt(ts.UnixMilli(), 10), quantity, allocs)
@@ -378,6 +385,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 		rec.Key = HourKey(ts, "mu-hour", rec.Resource, product.Code, rec.Dimension)
 		rec.Fingerprint = fingerprint("", "", quantity, allocs)
 	}
+	rec.ID = s.recordID(rec.Key)
 
 	stored, err := s.store.PutRecords(ctx, []Record{rec})
 	if err != nil {
@@ -385,7 +393,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller Caller, in MeterUsageIn
 	}
 	got := stored[0]
 	switch {
-	case got.ID == rec.ID || got.Fingerprint == rec.Fingerprint:
+	case got.Fingerprint == rec.Fingerprint: // this record, or an identical earlier one
 		return got.ID, nil
 	case agentCore:
 		return "", Errorf(KindIdempotencyConflict, "ClientToken %s was already used with different parameters.", quote(rec.ClientToken))

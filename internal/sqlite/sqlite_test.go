@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/meterd/meterd/internal/metering"
 	"github.com/meterd/meterd/internal/metering/meteringtest"
@@ -196,9 +195,10 @@ func benchRecord(n int64) metering.Record {
 	dim := "dimension-" + strconv.FormatInt(d, 10)
 	const product = "6j9g7gq0s5ohsn1r8r3n4fbbm"
 	fp := sha256.Sum256([]byte(strconv.FormatInt(n%7, 10)))
+	key := metering.HourKey(ts, "bm-product", product, account, dim)
 	return metering.Record{
-		ID:                 uuid.NewString(),
-		Key:                metering.HourKey(ts, "bm-product", product, account, dim),
+		ID:                 metering.RecordID(key), // as metering makes them
+		Key:                key,
 		Fingerprint:        string(fp[:metering.FingerprintSize]),
 		Operation:          "BatchMeterUsage",
 		Seller:             "111111111111",
