@@ -19,6 +19,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/meterd/meterd/internal/app"
+	"github.com/meterd/meterd/internal/sqlite"
 )
 
 // A full disk and a read-only database, simulated for real: the database
@@ -203,15 +204,19 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Keep a connection open across the close, as a crash would leave the
-	// WAL and its index behind.
-	hold, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
-	if err := hold.PingContext(ctx); err != nil {
-		t.Fatal(err)
+	// Keep a connection open to the database and to its audit log across
+	// the close, as a crash would leave their WALs and indexes behind.
+	var holds []*sql.DB
+	for _, path := range []string{db, sqlite.AuditPath(db)} {
+		hold, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hold.Close()
+		if err := hold.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		holds = append(holds, hold)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -225,7 +230,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	a, err := app.Open(context.Background(), app.Config{Listen: "127.0.0.1:0", Database: roDB, AdminToken: token, Clock: &testClock{}})
 	if err != nil {
 		// Refusing to start is a clean answer too; it must say why.
-		if !strings.Contains(err.Error(), roDB) {
+		if !strings.Contains(err.Error(), roDB) && !strings.Contains(err.Error(), sqlite.AuditPath(roDB)) {
 			t.Fatalf("start on a read-only database: %v (does not name the database)", err)
 		}
 		t.Logf("meterd refused to start on the read-only database: %v", err)
@@ -244,7 +249,9 @@ func TestReadOnlyDatabase(t *testing.T) {
 		}
 		t.Log("meterd started on the read-only database: reads served, writes answered InternalServiceErrorException")
 	}
-	hold.Close()
+	for _, hold := range holds {
+		hold.Close()
+	}
 
 	// Writable again: meterd serves, with the records it acknowledged.
 	s = startWith(t, func(c *app.Config) { c.Database, c.AdminToken = db, token })

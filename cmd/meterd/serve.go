@@ -21,6 +21,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg app.Config
 	fs.StringVar(&cfg.Listen, "listen", envDefault("listen", "127.0.0.1:8080"), "address to listen on ($METERD_LISTEN)")
 	fs.StringVar(&cfg.Database, "database", envDefault("database", "meterd.db"), "SQLite database file, or a postgres:// URL for several replicas ($METERD_DATABASE)")
+	fs.StringVar(&cfg.AuditDatabase, "audit-db", envDefault("audit-db", ""), "SQLite file of the audit log; default the database's name with -audit before its extension, beside it (meterd-audit.db); not for PostgreSQL ($METERD_AUDIT_DB)")
 	fs.StringVar(&cfg.StateFile, "state", envDefault("state", ""), "state file to apply at start ($METERD_STATE); none on an empty database loads the demo state")
 	fs.StringVar(&cfg.Region, "region", envDefault("region", ""), "region served; default the state file's, else us-east-1 ($METERD_REGION)")
 	fs.StringVar(&cfg.RegisterUsageKeys, "register-usage-keys", envDefault("register-usage-keys", ""), "directory of N.pem RSA private keys for RegisterUsage key versions; missing versions are generated ($METERD_REGISTER_USAGE_KEYS)")

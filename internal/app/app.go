@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/meterd/meterd/internal/adminapi"
 	"github.com/meterd/meterd/internal/admission"
@@ -53,6 +52,10 @@ type Config struct {
 	// AuditRetention is how long audit events and refused metering
 	// attempts are kept. Default 90 days.
 	AuditRetention time.Duration
+	// AuditDatabase is the SQLite file of the audit log, for a SQLite
+	// Database. Default: beside Database (sqlite.AuditPath). PostgreSQL
+	// keeps the audit log in its database.
+	AuditDatabase string
 }
 
 // App is a running meterd.
@@ -79,6 +82,9 @@ type App struct {
 	stateFile string
 	closeOnce sync.Once
 	closeErr  error
+
+	// closeAudit closes the audit log's store when it has one of its own.
+	closeAudit func() error
 }
 
 // Open starts meterd. With no state file on an empty database it applies
@@ -138,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 	if rules.Region == "" && file != nil {
 		rules.Region = file.State.Region
 	}
-	opts := metering.Options{Store: store, Clock: a.Controls, NewID: uuid.NewString}
+	opts := metering.Options{Store: store, Clock: a.Controls}
 	// RegisterUsage needs a store that keeps signing keys and registrations.
 	var keys *registersig.Keys
 	keyStore, hasKeys := any(store).(metering.SigningKeyStore)
@@ -167,11 +173,15 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}
 
-	// Stores without audit tables keep the log in memory.
-	auditStore, ok := any(store).(audit.Store)
-	if !ok {
-		auditStore = audit.NewMemStore(0)
+	auditStore, err := a.openAudit(ctx, cfg, store)
+	if err != nil {
+		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			a.closeAudit()
+		}
+	}()
 	a.Audit = audit.Start(auditStore, audit.Options{Now: a.Controls.Now, Logger: cfg.Logger, Retention: cfg.AuditRetention})
 	defer func() {
 		if err != nil {
@@ -254,9 +264,37 @@ func (a *App) Close() error {
 		if a.webhooks != nil {
 			a.webhooks.Stop()
 		}
-		a.closeErr = errors.Join(err, a.Audit.Close(), a.Store.Close())
+		// The audit log first, so that it writes what it queued; then its
+		// store.
+		a.closeErr = errors.Join(err, a.Audit.Close(), a.closeAudit(), a.Store.Close())
 	})
 	return a.closeErr
+}
+
+// openAudit opens the store of the audit log: on SQLite a file of its own
+// (into which an older meterd's audit tables move from the main file),
+// else the store itself if it keeps the audit log, else memory.
+func (a *App) openAudit(ctx context.Context, cfg Config, store metering.Store) (audit.Store, error) {
+	a.closeAudit = func() error { return nil }
+	if db, ok := store.(*sqlite.DB); ok {
+		path := cfg.AuditDatabase
+		if path == "" {
+			path = sqlite.AuditPath(cfg.Database)
+		}
+		adb, err := sqlite.OpenAudit(ctx, path, sqlite.AuditOptions{Logger: cfg.Logger, From: db})
+		if err != nil {
+			return nil, fmt.Errorf("open audit database %s: %w", path, err)
+		}
+		a.closeAudit = adb.Close
+		return adb, nil
+	}
+	if cfg.AuditDatabase != "" {
+		return nil, fmt.Errorf("audit database %s: only a SQLite database keeps its audit log in a file of its own", cfg.AuditDatabase)
+	}
+	if s, ok := store.(audit.Store); ok {
+		return s, nil
+	}
+	return audit.NewMemStore(0), nil
 }
 
 // OpenStore opens the store behind a database path or URL, for commands

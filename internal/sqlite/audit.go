@@ -3,27 +3,226 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/meterd/meterd/internal/audit"
 )
 
-// The audit log (migrations/00011_audit_log.sql). audit.Log batches its
-// writes, so AppendAudit takes the write connection once per batch, between
-// two group commits, and commits with the same fsync as they do.
+// The audit log lives in a SQLite file of its own, beside the main one
+// (AuditPath), with its own write connection, WAL and migrations
+// (auditmigrations/). audit.Log writes a batch every 200 ms; in the main
+// file each batch took the one write connection, and an fsync, between two
+// group commits of usage records, so the audit log slowed metering down. In
+// its own file it holds up no group commit.
+//
+// Its durability matches the audit log's promise (package audit:
+// best-effort, a crash may lose the last events, never a record), not the
+// records': see the synchronous setting in OpenAudit.
 
-var _ audit.Store = (*DB)(nil)
+//go:embed auditmigrations/*.sql
+var auditMigrations embed.FS
+
+// auditVersionTable is goose's version table in the audit file. A name of
+// its own, not the main file's goose_db_version: OpenAudit tells a main
+// file by that table, and goose would take the main file's versions for
+// the audit file's.
+const auditVersionTable = "goose_audit_version"
+
+// AuditOptions tune an AuditDB.
+type AuditOptions struct {
+	// Logger receives migration and move messages. Default: discard.
+	Logger *slog.Logger
+	// From is the main database. Until the audit log had a file of its own
+	// its tables were in the main file (main migration 00011); OpenAudit
+	// moves whatever they hold into the audit file and drops them from the
+	// main file (audit_move.go). Nil: nothing to move.
+	From *DB
+
+	// moveHook, set by tests, runs after each step of the move and fails
+	// it where it returns an error, as a crash there would.
+	moveHook func(step string) error
+}
+
+// AuditDB is the audit log's SQLite file: an audit.Store. It is safe for
+// concurrent use.
+type AuditDB struct {
+	path  string
+	log   *slog.Logger
+	write *sql.DB // one connection
+	read  *sql.DB // read-only pool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ audit.Store = (*AuditDB)(nil)
+
+// auditReaders is the size of the read pool: lookups come from the admin
+// API and the dashboard, not from the data plane.
+const auditReaders = 4
+
+// AuditPath is where the audit log of the main database at dbPath lives
+// unless told otherwise: beside it, "-audit" before its extension
+// (/x/meterd.db: /x/meterd-audit.db).
+func AuditPath(dbPath string) string {
+	ext := filepath.Ext(dbPath)
+	if ext == filepath.Base(dbPath) { // ".db": a name that is all extension
+		ext = ""
+	}
+	return strings.TrimSuffix(dbPath, ext) + "-audit" + ext
+}
+
+// OpenAudit opens or creates the audit log file at path, applies its
+// pending migrations and, with opts.From, moves the audit tables of the
+// main database into it.
+func OpenAudit(ctx context.Context, path string, opts AuditOptions) (*AuditDB, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open audit log %q: need a file path", path)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	var mainPath string
+	if opts.From != nil {
+		var err error
+		if mainPath, err = opts.From.filePath(ctx); err != nil {
+			return nil, fmt.Errorf("sqlite: open audit log %s: %w", path, err)
+		}
+	}
+	registerDrivers()
+	db := &AuditDB{path: path, log: opts.Logger}
+	var err error
+	db.write, err = sql.Open("sqlite3", dsn(path, url.Values{
+		"_journal_mode": {"WAL"},
+		// NORMAL, not the main file's FULL: in WAL mode a commit is then
+		// not fsynced, only checkpoints are. A killed process (kill -9)
+		// loses nothing committed, since the WAL is in the OS's page cache;
+		// an OS crash or power loss may lose the commits since the last
+		// checkpoint (SQLite's automatic one, every 1000 pages of WAL,
+		// about 4 MB), never consistency. The audit log promises no more
+		// (package audit), and this saves an fsync every flush.
+		"_synchronous":  {"NORMAL"},
+		"_busy_timeout": {strconv.Itoa(busyTimeoutMS)},
+		"_txlock":       {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open audit log %s: %w", path, err)
+	}
+	// One connection for the life of the AuditDB: SQLite has one writer
+	// anyway, and the move attaches the main file to it. SQLite's automatic
+	// checkpoint stays on: it runs inside an audit commit, which delays
+	// the audit writer only.
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+
+	fail := func(err error) (*AuditDB, error) {
+		err = fmt.Errorf("sqlite: open audit log %s: %w", path, err)
+		if db.read != nil {
+			err = errors.Join(err, db.read.Close())
+		}
+		return nil, errors.Join(err, db.write.Close())
+	}
+	var mode string
+	if err := db.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fail(err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fail(fmt.Errorf("journal_mode is %q, not wal (is the file on a file system without shared memory?)", mode))
+	}
+	// The audit migrations would add their tables to a main file, and
+	// audit writes would then compete with metering there again.
+	var mainTables int
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'goose_db_version'`).Scan(&mainTables); err != nil {
+		return fail(err)
+	}
+	if mainTables > 0 {
+		return fail(errors.New("it is a meterd database, not an audit log: give the audit log a file of its own"))
+	}
+	if err := migrateAudit(ctx, db.write, db.log); err != nil {
+		return fail(err)
+	}
+	db.read, err = sql.Open(readDriver, dsn(path, url.Values{
+		"_busy_timeout": {strconv.Itoa(busyTimeoutMS)},
+		"_query_only":   {"1"},
+	}))
+	if err != nil {
+		return fail(err)
+	}
+	db.read.SetMaxOpenConns(auditReaders)
+	db.read.SetMaxIdleConns(auditReaders)
+	if opts.From != nil {
+		if err := db.moveFrom(ctx, opts.From, mainPath, opts.moveHook); err != nil {
+			return fail(err)
+		}
+	}
+	return db, nil
+}
+
+// migrateAudit applies the audit file's embedded migrations that db lacks.
+func migrateAudit(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	p, err := newAuditProvider(db)
+	if err != nil {
+		return err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		log.Info("sqlite: applied audit log migration", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+func newAuditProvider(db *sql.DB) (*goose.Provider, error) {
+	fsys, err := fs.Sub(auditMigrations, "auditmigrations")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true),
+		goose.WithTableName(auditVersionTable))
+	if err != nil {
+		return nil, fmt.Errorf("audit migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Close closes the file. It is safe to call more than once. Close the
+// audit.Log that writes here first, so that it stores what it queued.
+func (db *AuditDB) Close() error {
+	db.closeOnce.Do(func() {
+		var errs []error
+		if db.read != nil {
+			errs = append(errs, db.read.Close())
+		}
+		// The write connection last: SQLite checkpoints the WAL into the
+		// file when its last connection closes.
+		db.closeErr = errors.Join(append(errs, db.write.Close())...)
+	})
+	return db.closeErr
+}
 
 // pruneBatch is how many rows one pruning transaction deletes, so that a
 // large prune never holds the write connection long.
 const pruneBatch = 5000
 
 // AppendAudit implements audit.Store.
-func (db *DB) AppendAudit(ctx context.Context, events []audit.Event, attempts []audit.Attempt) (err error) {
+func (db *AuditDB) AppendAudit(ctx context.Context, events []audit.Event, attempts []audit.Attempt) (err error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit: %w", err)
@@ -81,7 +280,7 @@ func (db *DB) AppendAudit(ctx context.Context, events []audit.Event, attempts []
 
 // LookupEvents implements audit.Store: newest first, one page, using the
 // index of the most selective filter given.
-func (db *DB) LookupEvents(ctx context.Context, f audit.Filter) (audit.Page, error) {
+func (db *AuditDB) LookupEvents(ctx context.Context, f audit.Filter) (audit.Page, error) {
 	cur, paged, err := audit.ParseToken(f.NextToken)
 	if err != nil {
 		return audit.Page{}, err
@@ -152,7 +351,7 @@ func (db *DB) LookupEvents(ctx context.Context, f audit.Filter) (audit.Page, err
 }
 
 // Attempts implements audit.Store.
-func (db *DB) Attempts(ctx context.Context, f audit.AttemptFilter) ([]audit.Attempt, error) {
+func (db *AuditDB) Attempts(ctx context.Context, f audit.AttemptFilter) ([]audit.Attempt, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = audit.DefaultAttemptLimit
@@ -185,7 +384,7 @@ ORDER BY at_ms, rowid LIMIT ?4`, f.ProductCode, f.Hour.Truncate(time.Hour).Unix(
 }
 
 // PruneAudit implements audit.Store, in transactions of pruneBatch rows.
-func (db *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+func (db *AuditDB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for _, q := range []string{
 		"DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE event_ms < ? ORDER BY event_ms LIMIT " + strconv.Itoa(pruneBatch) + ")",

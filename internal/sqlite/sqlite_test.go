@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/meterd/meterd/internal/metering"
 	"github.com/meterd/meterd/internal/metering/meteringtest"
 	"github.com/meterd/meterd/internal/sqlite"
