@@ -1,5 +1,7 @@
-// Package sqlite implements metering.Store on a single SQLite file, for a
-// self-hosted meterd that needs no database server.
+// Package sqlite implements metering.Store on a SQLite file, for a
+// self-hosted meterd that needs no database server, and audit.Store on a
+// second one beside it (audit.go), so that the audit log has its own write
+// lock.
 //
 // Durability comes first: a usage record is acknowledged only after the
 // transaction holding it is in the write-ahead log and fsynced
