@@ -199,6 +199,15 @@ func TestRedact(t *testing.T) {
 		{`{"NextToken":"page-2","Secret-Access-Key":"x","n":12345678901234567890}`, `{"NextToken":"page-2","Secret-Access-Key":"HIDDEN_DUE_TO_SECURITY_REASONS","n":12345678901234567890}`},
 		{`{"token":null}`, `{"token":null}`},
 		{`not json {"token":"t"}`, ``},
+		{`not json`, ``},
+		{`{"a":1} {"b":2}`, ``},
+		// Nothing secret: kept as sent.
+		{`{"ProductCode":"p", "UsageRecords":[{"Quantity":1}]}`, `{"ProductCode":"p", "UsageRecords":[{"Quantity":1}]}`},
+		// Names spelled with escapes, in another case or with separators
+		// are still found.
+		{`{"\u0054oken":"t"}`, `{"Token":"HIDDEN_DUE_TO_SECURITY_REASONS"}`},
+		{`{"PassWord":"p"}`, `{"PassWord":"HIDDEN_DUE_TO_SECURITY_REASONS"}`},
+		{`{"private-key_pem":"k"}`, `{"private-key_pem":"HIDDEN_DUE_TO_SECURITY_REASONS"}`},
 		{``, ``},
 	}
 	for _, tt := range tests {
