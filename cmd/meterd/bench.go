@@ -45,15 +45,31 @@ type benchOptions struct {
 	// postgres is "", "auto" (a throwaway cluster) or a DSN; replicas are
 	// the replica counts to run meterd on PostgreSQL with.
 	postgres string
-	replicas []int
+	replicas []int64
 	// prefill is the number of BatchMeterUsage records each meterd stores,
 	// unmeasured, before its first measured run.
 	prefill int64
+	// moto is where the moto row's server comes from; motoVersion is
+	// what the moto started here said its version was.
+	moto        motoMode
+	motoVersion string
+	// rssRecords, when positive, selects the memory run (bench_rss.go).
+	rssRecords int64
+	// scaling selects the scaling curves (bench_scaling.go), over these
+	// customer counts and stored-record counts; plot is the SVG file they
+	// are drawn into, relative to the -write file.
+	scaling          bool
+	scalingCustomers []int64
+	scalingRecords   []int64
+	plot             string
 }
 
 // bench runs the load generator against the decode-only baseline and
-// against a real meterd, both started in this process on 127.0.0.1, with
-// identical generator settings, and prints one table of both.
+// against a real meterd, both started in this process on 127.0.0.1, and
+// against moto's server when it is installed (BatchMeterUsage only), with
+// identical generator settings, and prints one table of them all.
+// -rss-records and -scaling run instead what bench_rss.go and
+// bench_scaling.go describe.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stderr)
 	var o benchOptions
@@ -74,15 +90,27 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.postgres, "postgres", "", `also run meterd on PostgreSQL: "auto" starts a throwaway cluster (internal/pgtest), anything else is the DSN of a database to use`)
 	replicas := fs.String("replicas", "1,2", "with -postgres: how many meterd replicas share the database, one run per number")
 	fs.Int64Var(&o.prefill, "prefill", 0, "BatchMeterUsage records each meterd stores, unmeasured, before its first measured run")
+	moto := fs.String("moto", "auto", `also run BatchMeterUsage against moto: "auto" starts moto_server (skipped when it is not installed), "off", or the URL of a running moto server`)
+	fs.Int64Var(&o.rssRecords, "rss-records", 0, "instead of the usual runs: store N records, start meterd serve on them as a child process, send load and report its memory (VmHWM, VmRSS) and bytes per record")
+	fs.BoolVar(&o.scaling, "scaling", false, "instead of the usual runs: BatchMeterUsage throughput of meterd serve (a child process) against distinct customers and against stored records, as a table and an SVG plot")
+	scalingCustomers := fs.String("scaling-customers", "1000,10000,100000,1000000", "with -scaling: customer counts of the customers curve")
+	scalingRecords := fs.String("scaling-records", "0,1000000,3000000,10000000", "with -scaling: stored-record counts of the records curve")
+	fs.StringVar(&o.plot, "plot", "docs/bench-scaling.svg", "with -scaling and -write: the SVG file of the curves, relative to the -write file's directory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	for _, f := range strings.Split(*replicas, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-replicas %q: want positive numbers separated by commas", *replicas)
-		}
-		o.replicas = append(o.replicas, n)
+	var err error
+	if o.replicas, err = parseCounts("-replicas", *replicas, 1); err != nil {
+		return err
+	}
+	if o.scalingCustomers, err = parseCounts("-scaling-customers", *scalingCustomers, 1); err != nil {
+		return err
+	}
+	if o.scalingRecords, err = parseCounts("-scaling-records", *scalingRecords, 0); err != nil {
+		return err
+	}
+	if o.moto, err = parseMotoFlag(*moto); err != nil {
+		return err
 	}
 	switch *op {
 	case "batch":
@@ -101,6 +129,16 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.fixture.Workloads+o.fixture.EC2Workloads == 0 {
 		return errors.New("-customers and -dimensions must be positive, and there must be at least one workload")
 	}
+	if o.rssRecords < 0 || (o.rssRecords > 0 && o.scaling) {
+		return errors.New("-rss-records must not be negative, and not given with -scaling")
+	}
+	command := "meterd bench " + strings.Join(args, " ")
+	switch {
+	case o.rssRecords > 0:
+		return benchRSS(ctx, &o, command, stdout, stderr)
+	case o.scaling:
+		return benchScaling(ctx, &o, command, stdout, stderr)
+	}
 
 	env := machineContext(ctx)
 	dir, err := os.MkdirTemp("", "meterd-bench-")
@@ -108,17 +146,17 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	state := filepath.Join(dir, "state.yaml")
-	if err := os.WriteFile(state, o.fixture.StateYAML(), 0o600); err != nil {
+	state, err := writeBaseState(dir, o.fixture)
+	if err != nil {
 		return err
 	}
 
 	fmt.Fprintln(stderr, "bench: starting meterd and the decode-only baseline")
-	meterd, err := app.Open(ctx, app.Config{
+	meterd, err := openMeterd(ctx, app.Config{
 		Listen:    "127.0.0.1:0",
 		Database:  filepath.Join(dir, "meterd.db"),
 		StateFile: state,
-	})
+	}, o.fixture, true)
 	if err != nil {
 		return fmt.Errorf("start meterd: %w", err)
 	}
@@ -148,10 +186,21 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer closePG()
 		targets = append(targets, pg...)
 	}
+	if slices.Contains(o.ops, loadgen.OpBatch) {
+		if t, stop, err := o.startMoto(ctx, stderr, dir); err != nil {
+			return err
+		} else if stop != nil {
+			defer stop()
+			targets = append(targets, t)
+		}
+	}
 	var runs []benchRun
 	for _, op := range o.ops {
 		for _, rate := range o.rates(op) {
 			for i := range targets {
+				if targets[i].only != "" && targets[i].only != op {
+					continue
+				}
 				r, err := o.run(ctx, stderr, &targets[i], op, rate)
 				if err != nil {
 					return err
@@ -162,15 +211,20 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	env.loadAfter = loadavg()
 	if err := meterd.Close(); err == nil {
-		if fi, err := os.Stat(filepath.Join(dir, "meterd.db")); err == nil {
-			env.sqliteBytes = fi.Size()
+		// Every file named after the database: an audit database beside
+		// it counts too.
+		if files, err := dataFiles(filepath.Join(dir, "meterd.db")); err == nil {
+			env.sqliteFiles = files
+			for _, n := range files {
+				env.sqliteBytes += n
+			}
 		}
 		// Batch records past the fixture's distinct ones were repeats.
 		s := targets[1].succeeded
 		env.sqliteRecords = min(s[loadgen.OpBatch], batchKeys(o.fixture, env.start)) + s[loadgen.OpMeter]
 	}
 
-	section := report(env, o, "meterd bench "+strings.Join(args, " "), runs)
+	section := report(env, o, command, runs)
 	fmt.Fprint(stdout, section)
 	if o.write != "" {
 		if err := replaceSection(o.write, section); err != nil {
@@ -194,6 +248,11 @@ func (o *benchOptions) rates(op loadgen.Operation) []float64 {
 type benchTarget struct {
 	name     string
 	endpoint string
+	// only, when set, is the one operation the target is run with.
+	only loadgen.Operation
+	// cpu, when set, is the CPU time of the target's own process (a
+	// child): runs add it to the generator's.
+	cpu func() time.Duration
 	// more are further replicas the generator spreads requests over.
 	more []string
 	// prefilled is set once the target has stored -prefill records.
@@ -265,9 +324,18 @@ func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget
 	cfg.Duration = o.duration
 	cfg.Offset = t.offsets[op]
 	busy0 := machineBusy()
+	cpu0 := time.Duration(-1)
+	if t.cpu != nil {
+		cpu0 = t.cpu()
+	}
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return benchRun{}, err
+	}
+	if cpu0 >= 0 {
+		if cpu1 := t.cpu(); cpu1 >= 0 {
+			res.CPU += cpu1 - cpu0
+		}
 	}
 	machineCPU := time.Duration(-1)
 	if busy0 >= 0 {
@@ -348,7 +416,8 @@ func (o *benchOptions) startPostgres(ctx context.Context, stderr io.Writer, stat
 			t.offsets = map[loadgen.Operation]int64{}
 		}
 		for i := range n {
-			a, err := app.Open(ctx, app.Config{Listen: "127.0.0.1:0", Database: db, StateFile: state})
+			// The first replica adds the customers; the others find them.
+			a, err := openMeterd(ctx, app.Config{Listen: "127.0.0.1:0", Database: db, StateFile: state}, o.fixture, i == 0)
 			if err != nil {
 				return nil, nil, fmt.Errorf("start meterd on PostgreSQL (replica %d of %d): %w", i+1, n, err)
 			}
@@ -362,6 +431,56 @@ func (o *benchOptions) startPostgres(ctx context.Context, stderr io.Writer, stat
 		targets = append(targets, t)
 	}
 	return targets, closeAll, nil
+}
+
+// startMoto starts or checks the moto server of -moto and returns its
+// target, which runs BatchMeterUsage only (moto's meteringmarketplace
+// implements nothing else the generator sends). stop is nil when there is
+// no moto row: -moto off, or auto without moto_server installed.
+func (o *benchOptions) startMoto(ctx context.Context, stderr io.Writer, dir string) (t benchTarget, stop func(), err error) {
+	t = benchTarget{name: "moto", only: loadgen.OpBatch, offsets: map[loadgen.Operation]int64{}}
+	switch {
+	case o.moto.off():
+		return t, nil, nil
+	case o.moto.url != "":
+		t.endpoint = o.moto.url
+		if err := checkMoto(ctx, o, t.endpoint); err != nil {
+			// Its customers are someone else's to set up: the row's
+			// notes will count the records not answered Success.
+			fmt.Fprintf(stderr, "bench: warning: %v\n", err)
+		}
+		return t, func() {}, nil
+	}
+	fmt.Fprintln(stderr, "bench: starting moto_server")
+	m, err := startMoto(ctx, dir, o.fixture)
+	if errors.Is(err, errNoMoto) {
+		fmt.Fprintf(stderr, "bench: no moto row: %v\n", err)
+		return t, nil, nil
+	}
+	if err != nil {
+		return t, nil, err
+	}
+	if err := checkMoto(ctx, o, m.endpoint); err != nil {
+		m.stop()
+		return t, nil, err
+	}
+	t.endpoint = m.endpoint
+	o.motoVersion = m.version()
+	return t, m.stop, nil
+}
+
+// parseCounts parses a list of numbers separated by commas, each at least
+// least.
+func parseCounts(flag, s string, least int64) ([]int64, error) {
+	var ns []int64
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || n < least {
+			return nil, fmt.Errorf("%s %q: want numbers of at least %d separated by commas", flag, s, least)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }
 
 func (t *benchTarget) count(op loadgen.Operation, res loadgen.Result) {
@@ -414,8 +533,10 @@ type machine struct {
 	loadBefore string
 	loadAfter  string
 	start      time.Time
-	// sqliteBytes is the size of meterd's SQLite file after the runs
-	// (closed, so checkpointed), sqliteRecords the records it holds.
+	// sqliteFiles are meterd's SQLite files after the runs (closed, so
+	// checkpointed) and their sizes, sqliteBytes their total and
+	// sqliteRecords the records they hold.
+	sqliteFiles                map[string]int64
 	sqliteBytes, sqliteRecords int64
 }
 
@@ -491,12 +612,7 @@ func report(m machine, o benchOptions, command string, runs []benchRun) string {
 	fmt.Fprintf(&b, "%s\n", benchBegin)
 	fmt.Fprintf(&b, "<!-- Generated by `meterd bench -write`: edit outside the markers. -->\n\n")
 	fmt.Fprintf(&b, "`%s`, %s.\n\n", strings.TrimSpace(command), m.start.Format("2006-01-02 15:04 MST"))
-	cpu := fmt.Sprintf("%d CPUs", m.cpus)
-	if m.cpuModel != "" {
-		cpu += " (" + m.cpuModel + ")"
-	}
-	fmt.Fprintf(&b, "- Machine: %s, GOMAXPROCS %d, %s, commit %s.\n", cpu, m.maxprocs, m.goVersion, m.commit)
-	fmt.Fprintf(&b, "- Load average (1, 5, 15 min): %s before, %s after.\n", m.loadBefore, m.loadAfter)
+	machineLines(&b, m)
 	dup := "no duplicates"
 	if o.dup > 0 {
 		dup = fmt.Sprintf("%g%% duplicate requests", o.dup*100)
@@ -522,23 +638,58 @@ func report(m machine, o benchOptions, command string, runs []benchRun) string {
 	if o.prefill > 0 {
 		fmt.Fprintf(&b, "- Each meterd stored %d BatchMeterUsage records, unmeasured, before its first measured run.\n", o.prefill)
 	}
+	if slices.ContainsFunc(runs, func(r benchRun) bool { return r.target == "moto" }) {
+		where := fmt.Sprintf("moto_server's server (%s; werkzeug, a thread per connection, in a Python process of its own, which closes the connection after every answer) started for this run on 127.0.0.1, with the fixture's customers subscribed in its meteringmarketplace backend first (moto has no API for that)", o.motoVersion)
+		if o.moto.url != "" {
+			where = "the moto server given with -moto"
+		}
+		fmt.Fprintf(&b, "- moto: BatchMeterUsage only, against %s. moto checks no signature and stores no record (its duplicate check compares with a list nothing is added to); its CPU is outside this process (other cores). The last cell of its row is meterd's records/s over moto's.\n", where)
+	}
 	if m.sqliteBytes > 0 && m.sqliteRecords > 0 {
-		fmt.Fprintf(&b, "- meterd's SQLite file after the runs: %.1f MB for %d records stored, %.0f bytes a record (usage records with their index and names, the hourly rollups, the audit log).\n",
-			float64(m.sqliteBytes)/1e6, m.sqliteRecords, float64(m.sqliteBytes)/float64(m.sqliteRecords))
+		var files []string
+		for _, name := range slices.Sorted(maps.Keys(m.sqliteFiles)) {
+			files = append(files, fmt.Sprintf("%s %.1f MB", name, float64(m.sqliteFiles[name])/1e6))
+		}
+		fmt.Fprintf(&b, "- meterd's SQLite files after the runs (%s): %.1f MB for %d records stored, %.0f bytes a record (usage records with their index and names, the hourly rollups, the audit log).\n",
+			strings.Join(files, ", "), float64(m.sqliteBytes)/1e6, m.sqliteRecords, float64(m.sqliteBytes)/float64(m.sqliteRecords))
 	}
 	b.WriteString("\n")
+	writeRunsTable(&b, m, o, runs)
+	fmt.Fprintf(&b, "%s\n", benchEnd)
+	return b.String()
+}
 
-	fmt.Fprintf(&b, "| target | operation | req/s | records/s | p50 | p99 | p99.9 | errors | missed | CPU/req | busy cores | other cores | meterd/baseline |\n")
-	fmt.Fprintf(&b, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	baselines := map[string]loadgen.Result{}
+// machineLines writes the bullets about the machine and its load.
+func machineLines(b *strings.Builder, m machine) {
+	cpu := fmt.Sprintf("%d CPUs", m.cpus)
+	if m.cpuModel != "" {
+		cpu += " (" + m.cpuModel + ")"
+	}
+	fmt.Fprintf(b, "- Machine: %s, GOMAXPROCS %d, %s, commit %s.\n", cpu, m.maxprocs, m.goVersion, m.commit)
+	fmt.Fprintf(b, "- Load average (1, 5, 15 min): %s before, %s after.\n", m.loadBefore, m.loadAfter)
+}
+
+// writeRunsTable writes the table of runs and the notes under it.
+func writeRunsTable(b *strings.Builder, m machine, o benchOptions, runs []benchRun) {
+	fmt.Fprintf(b, "| target | operation | req/s | records/s | p50 | p99 | p99.9 | errors | missed | CPU/req | busy cores | other cores | meterd/baseline |\n")
+	fmt.Fprintf(b, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	baselines, meterds := map[string]loadgen.Result{}, map[string]loadgen.Result{}
 	for _, r := range runs {
 		key := fmt.Sprintf("%s%g", r.op, r.rate)
 		res := r.res
 		ratio := ""
-		if r.target == "baseline" {
+		switch base, ok := baselines[key]; {
+		case r.target == "baseline":
 			baselines[key] = res
-		} else if base, ok := baselines[key]; ok {
+		case r.target == "moto":
+			if md, ok := meterds[key]; ok && res.RecordsPerSecond() > 0 {
+				ratio = fmt.Sprintf("meterd ÷ moto: %.1f", md.RecordsPerSecond()/res.RecordsPerSecond())
+			}
+		case ok:
 			ratio = ratioCell(res, base, r.rate)
+		}
+		if r.target == "meterd" {
+			meterds[key] = res
 		}
 		cpuPerReq, busy, others := "", "", ""
 		if res.Requests > 0 && res.Elapsed > 0 {
@@ -548,7 +699,7 @@ func report(m machine, o benchOptions, command string, runs []benchRun) string {
 				others = fmt.Sprintf("%.2f", max(r.machineCPU-res.CPU, 0).Seconds()/res.Elapsed.Seconds())
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n",
 			r.target, opLabel(r.op, o.records, r.rate), res.RequestsPerSecond(), res.RecordsPerSecond(),
 			fmtDuration(res.Latency.Percentile(50)), fmtDuration(res.Latency.Percentile(99)), fmtDuration(res.Latency.Percentile(99.9)),
 			errorsCell(res), res.Missed, cpuPerReq, busy, others, ratio)
@@ -569,10 +720,8 @@ func report(m machine, o benchOptions, command string, runs []benchRun) string {
 		}
 	}
 	if len(notes) > 0 {
-		fmt.Fprintf(&b, "\n%s\n", strings.Join(notes, "\n"))
+		fmt.Fprintf(b, "\n%s\n", strings.Join(notes, "\n"))
 	}
-	fmt.Fprintf(&b, "%s\n", benchEnd)
-	return b.String()
 }
 
 // batchKeys is the number of distinct BatchMeterUsage records the fixture
@@ -627,25 +776,31 @@ func fmtDuration(d time.Duration) string {
 	}
 }
 
-// replaceSection puts section in place of the marked section of the file at
-// path, keeping the rest; a file without markers gets it appended, and a
-// missing file is created.
+// replaceSection puts section in place of the results section of the file
+// at path.
 func replaceSection(path, section string) error {
+	return replaceMarked(path, benchBegin, benchEnd, section)
+}
+
+// replaceMarked puts section in place of the section between the begin and
+// end markers of the file at path, keeping the rest; a file without them
+// gets it appended, and a missing file is created.
+func replaceMarked(path, beginMarker, endMarker, section string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	text := string(old)
 	var out string
-	begin := strings.Index(text, benchBegin)
-	end := strings.Index(text, benchEnd)
+	begin := strings.Index(text, beginMarker)
+	end := strings.Index(text, endMarker)
 	switch {
 	case begin >= 0 && end > begin:
-		rest := text[end+len(benchEnd):]
+		rest := text[end+len(endMarker):]
 		rest = strings.TrimPrefix(rest, "\n")
 		out = text[:begin] + section + rest
 	case begin >= 0 || end >= 0:
-		return fmt.Errorf("%s: %s and %s markers are out of order or one is missing", path, benchBegin, benchEnd)
+		return fmt.Errorf("%s: %s and %s markers are out of order or one is missing", path, beginMarker, endMarker)
 	case text == "":
 		out = section
 	default:

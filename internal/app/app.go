@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/meterd/meterd/internal/adminapi"
 	"github.com/meterd/meterd/internal/admission"
 	"github.com/meterd/meterd/internal/audit"

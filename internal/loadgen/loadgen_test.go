@@ -166,3 +166,23 @@ func TestDecodeOnlyHandlerAnswersLikeTheService(t *testing.T) {
 		})
 	}
 }
+
+func TestCountSuccess(t *testing.T) {
+	tests := []struct {
+		body string
+		want int
+	}{
+		{`{"Results":[{"Status":"Success"},{"Status":"Success"}]}`, 2},
+		// moto writes its JSON with json.dumps defaults.
+		{`{"Results": [{"Status": "Success"}, {"Status": "CustomerNotSubscribed"}, {"Status" :"Success"}]}`, 2},
+		{`{"Results":[{"Status":"DuplicateRecord"}],"UnprocessedRecords":[]}`, 0},
+		{`{"Status":"Success`, 0},
+		{`"Status"`, 0},
+		{``, 0},
+	}
+	for _, tt := range tests {
+		if got := loadgen.CountSuccess([]byte(tt.body)); got != tt.want {
+			t.Errorf("CountSuccess(%s) = %d, want %d", tt.body, got, tt.want)
+		}
+	}
+}

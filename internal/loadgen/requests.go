@@ -52,7 +52,7 @@ func (g *generator) body(k int64, now time.Time) []byte {
 		b = append(b, `,"UsageDimension":`...)
 		b = appendString(b, cfg.Dimensions[d])
 		b = append(b, `,"UsageQuantity":`...)
-		b = strconv.AppendInt(b, quantity(0, d), 10)
+		b = strconv.AppendInt(b, Quantity(0, d), 10)
 		b = append(b, `,"ClientToken":"`...)
 		b = append(b, uuid.NewString()...)
 		return append(b, `"}`...)
@@ -74,7 +74,7 @@ func (g *generator) body(k int64, now time.Time) []byte {
 		b = append(b, `,"Dimension":`...)
 		b = appendString(b, cfg.Dimensions[d])
 		b = append(b, `,"Quantity":`...)
-		b = strconv.AppendInt(b, quantity(c, d), 10)
+		b = strconv.AppendInt(b, Quantity(c, d), 10)
 		b = append(b, `,"Timestamp":`...)
 		b = strconv.AppendInt(b, now.Add(-time.Duration(h)*time.Hour).Unix(), 10)
 		b = append(b, '}')
@@ -82,9 +82,10 @@ func (g *generator) body(k int64, now time.Time) []byte {
 	return append(b, "]}"...)
 }
 
-// quantity depends only on the customer and dimension, so that every record
-// of a key carries the same quantity.
-func quantity(customer, dimension int64) int64 { return 1 + (customer+dimension)%7 }
+// Quantity is the quantity of every record of a customer and dimension
+// (their indexes): it depends on nothing else, so that a repeated key
+// carries the same quantity and is an idempotent retry.
+func Quantity(customer, dimension int64) int64 { return 1 + (customer+dimension)%7 }
 
 // appendString appends s as a JSON string.
 func appendString(b []byte, s string) []byte {
