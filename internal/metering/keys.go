@@ -84,19 +84,28 @@ func makeKey(hour uint32, parts ...string) string {
 }
 
 // RecordID returns the MeteringRecordId of the record with key: a UUID
-// (version 8, RFC 9562) made of the key's SHA-256, so that a store need
-// not keep 16 more bytes a record to give a retry the id it gave the first
-// call (a store keeps ids that are not RecordID(key), such as those of
-// records stored before ids were derived). Distinct keys get distinct ids
-// unless 122-bit SHA-256 prefixes collide. AWS documents the id only as a
-// unique identifier (docs/aws-api.md), so deriving it is not visible to
-// clients.
+// (version 8, RFC 9562), so that a store need not keep 16 more bytes a
+// record to give a retry the id it gave the first call. A store keeps the
+// ids that are not RecordID(key), such as those of records stored before
+// ids were derived. AWS documents the id only as a unique identifier
+// (docs/aws-api.md), so deriving it is not visible to clients.
+//
+// For a key the Service makes, the id is the key's first 16 bytes (the
+// hour, then 96 bits of hash) with the version and variant bits set: a
+// SQL view can show it without a hash function (SQLite's usage_records
+// does), and ids sort by hour. Two keys of one hour share an id only if
+// their hashes' first 90 bits do. Other keys are hashed.
 func RecordID(key string) string {
-	sum := sha256.Sum256([]byte("meterd-record-id\x1f" + key))
-	b := sum[:16]
+	var b [16]byte
+	if len(key) == KeySize {
+		copy(b[:], key)
+	} else {
+		sum := sha256.Sum256([]byte("meterd-record-id\x1f" + key))
+		copy(b[:], sum[:])
+	}
 	b[6] = b[6]&0x0f | 0x80 // version 8
 	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
-	x := hex.EncodeToString(b)
+	x := hex.EncodeToString(b[:])
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
 

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"encoding/hex"
 	"path/filepath"
 	"reflect"
@@ -65,5 +66,54 @@ func TestLegacyRecords(t *testing.T) {
 	rows, err := db.UsageSummary(t.Context(), metering.UsageFilter{})
 	if err != nil || len(rows) != 1 || rows[0].Records != 1 {
 		t.Errorf("UsageSummary = %+v, %v; want one record", rows, err)
+	}
+}
+
+// TestDerivedIDs checks that a record whose MeteringRecordId is
+// metering.RecordID of its key, which the store keeps in no bytes, shows
+// that id in the usage_records view (for the sqlite3 shell and anyone
+// reading the file) and reads back with it, and that other ids are kept.
+func TestDerivedIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meterd.db")
+	db := open(t, path)
+	defer db.Close()
+	var recs []metering.Record
+	for i := range 200 {
+		r := benchRecord(int64(i) * 7919)
+		if i%10 == 0 {
+			r.ID = "5f0c1bde-3f5e-4c1a-9d55-" + strconv.Itoa(100000000000+i)
+		}
+		recs = append(recs, r)
+	}
+	if _, err := db.PutRecords(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, r := range recs {
+		var id string
+		var stored int
+		if err := raw.QueryRow(`SELECT v.id, length(u.id) FROM usage_records AS v JOIN usage_rows AS u ON u.rowid = v.rowid WHERE v.key = ?`,
+			[]byte(r.Key)).Scan(&id, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if id != r.ID {
+			t.Errorf("usage_records shows id %s, want %s", id, r.ID)
+		}
+		if derived := r.ID == metering.RecordID(r.Key); derived != (stored == 0) {
+			t.Errorf("id %s (derived %v) is stored in %d bytes", r.ID, derived, stored)
+		}
+	}
+	again, err := db.PutRecords(t.Context(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if again[i].ID != recs[i].ID {
+			t.Errorf("record %d read back with id %s, want %s", i, again[i].ID, recs[i].ID)
+		}
 	}
 }

@@ -69,7 +69,7 @@ func encodeRow(r *metering.Record) (encodedRow, error) {
 	// Ids derived from the key take no bytes (00032_compact_times.sql);
 	// times count from the hour in the rowid and from ts.
 	id := compactUUID(r.ID)
-	if r.ID == metering.RecordID(r.Key) {
+	if len(r.Key) == metering.KeySize && r.ID == metering.RecordID(r.Key) {
 		id = []byte{}
 	}
 	ts := r.Timestamp.UnixMilli()
@@ -280,6 +280,8 @@ type writer struct {
 	ctx  context.Context
 
 	insert, selectByKey, selectName, insertName, lastRow driver.Stmt
+	insertMany                                           driver.Stmt // multiRows records, prepared when first used
+	manyArgs                                             []driver.NamedValue
 
 	args [insertArgs]driver.NamedValue
 	one  [1]driver.NamedValue
@@ -307,39 +309,29 @@ func (w *writer) query(st driver.Stmt, args []driver.NamedValue, dest []driver.V
 // putRecords inserts j's records in the current transaction. A key that
 // is taken, before or earlier in this very batch, reads back the row that
 // took it.
+//
+// Records go in by multiRows to a statement when there are that many: one
+// statement's bind, step and reset for 25 rows instead of 25 of each cost
+// the committer less than a tenth of its time per record.
 func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 	out := make([]metering.Record, len(j.recs))
-	for i := range j.recs {
-		if h := w.db.hooks.insert; h != nil {
-			if err := h(j.recs[i]); err != nil {
-				return nil, err
-			}
+	inserted := make([]bool, len(j.recs))
+	for start := 0; start < len(j.recs); {
+		n := 1
+		if len(j.recs)-start >= multiRows {
+			n = multiRows
 		}
-		row := &j.rows[i]
-		for k := range row.vals {
-			w.args[k].Value = row.vals[k]
-		}
-		rowid, err := w.nextRowid(row.hour)
-		if err != nil {
+		if err := w.insertRows(j, start, n, inserted); err != nil {
 			return nil, err
 		}
-		w.args[0].Value = rowid
-		for k, at := range nameArgs {
-			id, err := w.nameID(row.names[k])
-			if err != nil {
-				return nil, err
-			}
-			w.args[at].Value = id
-		}
-		inserted, err := w.query(w.insert, w.args[:], w.dest[:1])
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: insert record %d: %w", i, err)
-		}
-		if inserted {
+		start += n
+	}
+	for i := range j.recs {
+		if inserted[i] {
 			out[i] = j.recs[i]
 			continue
 		}
-		w.one[0] = driver.NamedValue{Ordinal: 1, Value: row.vals[1]}
+		w.one[0] = driver.NamedValue{Ordinal: 1, Value: j.rows[i].vals[1]}
 		found, err := w.query(w.selectByKey, w.one[:], w.dest[:])
 		if err == nil && !found {
 			err = errors.New("key is stored nowhere")
@@ -352,6 +344,83 @@ func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 		}
 	}
 	return out, nil
+}
+
+// multiRows is how many records one insert statement takes.
+const multiRows = 25
+
+// insertRows inserts j's records [start, start+n) with one statement and
+// marks those that were new in inserted. Records are read back afterwards,
+// so that a later record of the same statement, or of the same call, with
+// a key an earlier one took finds that one.
+func (w *writer) insertRows(j *job, start, n int, inserted []bool) error {
+	st, args := w.insert, w.args[:]
+	if n > 1 {
+		if w.insertMany == nil {
+			var err error
+			if w.insertMany, err = w.conn.PrepareContext(w.ctx, insertRecordsSQL(n)); err != nil {
+				return err
+			}
+			w.manyArgs = make([]driver.NamedValue, n*insertArgs)
+			for i := range w.manyArgs {
+				w.manyArgs[i].Ordinal = i + 1
+			}
+		}
+		st, args = w.insertMany, w.manyArgs
+	}
+	rowids := make(map[int64]int, n)
+	for r := range n {
+		i := start + r
+		if h := w.db.hooks.insert; h != nil {
+			if err := h(j.recs[i]); err != nil {
+				return err
+			}
+		}
+		row := &j.rows[i]
+		a := args[r*insertArgs : (r+1)*insertArgs]
+		for k := range row.vals {
+			a[k].Value = row.vals[k]
+		}
+		rowid, err := w.nextRowid(row.hour)
+		if err != nil {
+			return err
+		}
+		a[0].Value = rowid
+		rowids[rowid] = i
+		for k, at := range nameArgs {
+			id, err := w.nameID(row.names[k])
+			if err != nil {
+				return err
+			}
+			a[at].Value = id
+		}
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(w.ctx, args)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert records %d to %d: %w", start, start+n-1, err)
+	}
+	for {
+		if err = rows.Next(w.dest[:1]); err != nil {
+			break
+		}
+		if i, ok := rowids[w.dest[0].(int64)]; ok {
+			inserted[i] = true
+		}
+	}
+	if cerr := rows.Close(); err == io.EOF {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: insert records %d to %d: %w", start, start+n-1, err)
+	}
+	return nil
+}
+
+// insertRecordsSQL is insertRecordSQL for n records.
+func insertRecordsSQL(n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", insertArgs), ",") + ")"
+	values := strings.TrimSuffix(strings.Repeat(one+",", n), ",")
+	return strings.Replace(insertRecordSQL, "VALUES ("+strings.TrimSuffix(strings.Repeat("?,", insertArgs), ",")+")", "VALUES "+values, 1)
 }
 
 // nameID returns the usage_names id of name, adding it in the current

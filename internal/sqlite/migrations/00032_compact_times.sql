@@ -5,8 +5,8 @@
 -- holds (3 bytes instead of 6), and created_at the milliseconds from ts
 -- (4 bytes: a record is stored within hours of its timestamp). The
 -- usage_records view adds them back, so readers see what they saw.
--- (MeteringRecordIds that metering.RecordID derives from the key are
--- stored as an empty blob, in no bytes: the store's readers derive them.)
+-- MeteringRecordIds that metering.RecordID derives from the key are
+-- stored as an empty blob, in no bytes; the view shows them.
 DROP VIEW usage_records;
 
 UPDATE usage_rows SET ts = ts - (rowid >> 32) * 3600000, created_at = created_at - ts;
@@ -17,7 +17,15 @@ SELECT
 	r.key AS key,
 	CASE WHEN typeof(r.id) = 'blob' AND length(r.id) = 16 THEN lower(
 		substr(hex(r.id), 1, 8) || '-' || substr(hex(r.id), 9, 4) || '-' || substr(hex(r.id), 13, 4) || '-' ||
-		substr(hex(r.id), 17, 4) || '-' || substr(hex(r.id), 21, 12)) ELSE r.id END AS id,
+		substr(hex(r.id), 17, 4) || '-' || substr(hex(r.id), 21, 12))
+	-- An id the store did not keep is metering.RecordID(key): the key's
+	-- first 16 bytes as a version 8 UUID.
+	WHEN typeof(r.id) = 'blob' AND length(r.id) = 0 AND length(r.key) = 20 THEN
+		substr(lower(hex(r.key)), 1, 8) || '-' || substr(lower(hex(r.key)), 9, 4) || '-8' ||
+		substr(lower(hex(r.key)), 14, 3) || '-' ||
+		substr('89ab89ab89ab89ab', instr('0123456789abcdef', substr(lower(hex(r.key)), 17, 1)), 1) ||
+		substr(lower(hex(r.key)), 18, 3) || '-' || substr(lower(hex(r.key)), 21, 12)
+	ELSE r.id END AS id,
 	r.fingerprint AS fingerprint,
 	(SELECT name FROM usage_names WHERE id = r.operation) AS operation,
 	(SELECT name FROM usage_names WHERE id = r.seller) AS seller,
