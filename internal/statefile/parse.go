@@ -18,9 +18,15 @@ import (
 	"github.com/meterd/meterd/internal/metering"
 )
 
-// maxVisits bounds the nodes Parse looks at, aliases expanded, so that a
-// small file with many aliases cannot make it run for long.
-const maxVisits = 1 << 20
+// Parse looks at no more nodes, aliases expanded, than maxVisits or
+// visitsPerByte for each byte of the file, whichever is more, so that a
+// small file with many aliases cannot make it run for long, while a large
+// plain one (a million customers, ~100 MB) takes as many visits as it has
+// nodes. A node takes at least two bytes of YAML.
+const (
+	maxVisits     = 1 << 20
+	visitsPerByte = 2
+)
 
 // maxMergeDepth bounds nested YAML merge keys (<<), which can form a cycle.
 const maxMergeDepth = 32
@@ -35,11 +41,13 @@ type parser struct {
 	warns  []Warning
 	seen   map[string]bool // messages already reported, so that merged keys do not repeat them
 	visits int
+	budget int                // visits allowed
 	ctl    *controls.Settings // the controls key, nil when absent
 }
 
-func newParser(name string, now time.Time) *parser {
-	return &parser{name: name, now: now, pos: map[string]Position{}, seen: map[string]bool{}}
+func newParser(name string, now time.Time, size int) *parser {
+	return &parser{name: name, now: now, pos: map[string]Position{}, seen: map[string]bool{},
+		budget: max(maxVisits, visitsPerByte*size)}
 }
 
 func (p *parser) at(n *yaml.Node) Position {
@@ -610,8 +618,8 @@ func (p *parser) resolve(n *yaml.Node) *yaml.Node {
 		return nil
 	}
 	p.visits++
-	if p.visits > maxVisits {
-		if p.visits == maxVisits+1 {
+	if p.visits > p.budget {
+		if p.visits == p.budget+1 {
 			p.errorf(n, "", "the file is too large once its aliases are expanded")
 		}
 		return nil

@@ -103,7 +103,7 @@ func Load(path string, now time.Time) (*File, error) {
 // joined; on error the File is nil. Registration tokens expire their ttl
 // (default 4h) after now.
 func Parse(name string, data []byte, now time.Time) (*File, error) {
-	p := newParser(name, now)
+	p := newParser(name, now, len(data))
 	p.parse(data)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)

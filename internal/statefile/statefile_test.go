@@ -771,3 +771,23 @@ func TestParseAliasBomb(t *testing.T) {
 		t.Errorf("Parse took %v", d)
 	}
 }
+
+// TestParseLargeFile checks that a large file without aliases is not taken
+// for an alias bomb: 200,000 customers are more nodes than the fixed
+// budget a small file gets.
+func TestParseLargeFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("accounts:\n  - id: \"111122223333\"\n    access_keys: [{id: AKIAEXAMPLE0000001, secret: s}]\n" +
+		"products:\n  - {code: prod1, seller: \"111122223333\", type: saas, dimensions: [users]}\ncustomers:\n")
+	const n = 200000
+	for i := range n {
+		fmt.Fprintf(&b, "  - {product: prod1, customer_identifier: cust-%d, account_id: \"%012d\"}\n", i, 200000000000+i)
+	}
+	f, err := statefile.Parse("t.yaml", []byte(b.String()), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.State.Customers) != n {
+		t.Errorf("%d customers, want %d", len(f.State.Customers), n)
+	}
+}
