@@ -114,6 +114,9 @@ type DB struct {
 	onCommit                         func(calls, records int, d time.Duration)
 
 	hooks testHooks
+
+	// names caches the ids of the rollups' names (rollups.go).
+	names nameCache
 }
 
 // testHooks let the package's own tests hold the committer.

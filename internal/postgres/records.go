@@ -186,6 +186,9 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 	for _, j := range batch {
 		if j.args == nil && j.argsErr == nil {
 			j.args, j.argsErr = insertArgs(j.recs)
+			if j.argsErr == nil {
+				j.argsErr = checkRollupNames(j.recs)
+			}
 		}
 		if j.argsErr != nil {
 			j.err = j.argsErr
@@ -230,6 +233,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 	var (
 		want    [][]byte
 		pending []position
+		rollups rollupBatch
 	)
 	for i, j := range batch {
 		if j.err != nil {
@@ -239,6 +243,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 		for k, r := range j.recs {
 			if inserted[i][r.Key] {
 				j.out[k] = r
+				rollups.add(r)
 				delete(inserted[i], r.Key) // a later record with the key reads back
 			} else {
 				want = append(want, []byte(r.Key))
@@ -269,10 +274,18 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 			j.out[p.rec] = got
 		}
 	}
+	names, err := db.writeRollups(ctx, tx, &rollups)
+	if err != nil {
+		return err
+	}
 	if h := db.hooks.beforeCommit; h != nil {
 		h(batch)
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	db.names.add(names)
+	return nil
 }
 
 // readPipeline reads the results of one pipeline of jobs sent (indexes into

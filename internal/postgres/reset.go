@@ -23,6 +23,14 @@ func (db *DB) WipeUsage(ctx context.Context) (n int64, err error) {
 			return err
 		}
 		n = tag.RowsAffected()
+		// The rollups sum the records, so they go with them. Their names
+		// stay: ids never change, and replicas cache them.
+		if _, err := tx.Exec(ctx, `DELETE FROM usage_hourly`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM usage_hourly_tags`); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM registrations`)
 		return err
 	})
