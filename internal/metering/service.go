@@ -198,23 +198,31 @@ func (s *Service) ApplyState(ctx context.Context, st State) error {
 	if err := Check(st, before); err != nil {
 		return err
 	}
+	// A changed entitlement of an existing customer is announced, as AWS
+	// sends entitlement-updated; new customers get subscribe-success instead.
+	// The changes are found before the reload, so that st, which may name a
+	// million customers, need not be kept beside the reloaded catalog.
+	type customerKey struct{ product, account string }
+	var changed []customerKey
+	for i := range st.Customers {
+		c := &st.Customers[i]
+		old, existed := before.CustomerByAccount(c.Product, c.AccountID)
+		if existed && !sameEntitlements(old.Entitlements, c.Entitlements) {
+			changed = append(changed, customerKey{c.Product, c.AccountID})
+		}
+	}
 	if err := s.store.ApplyState(ctx, st); err != nil {
 		return fmt.Errorf("apply state: %w", err)
 	}
+	st = State{}
 	if err := s.reload(ctx); err != nil {
 		return err
 	}
-	// A changed entitlement of an existing customer is announced, as AWS
-	// sends entitlement-updated; new customers get subscribe-success instead.
 	after := s.Catalog()
 	var ns []Notification
-	for _, c := range st.Customers {
-		old, existed := before.CustomerByAccount(c.Product, c.AccountID)
-		if !existed || sameEntitlements(old.Entitlements, c.Entitlements) {
-			continue
-		}
-		p, _ := after.Product(c.Product)
-		cu, _ := after.CustomerByAccount(c.Product, c.AccountID)
+	for _, k := range changed {
+		p, _ := after.Product(k.product)
+		cu, _ := after.CustomerByAccount(k.product, k.account)
 		ns = append(ns, s.notifications(p, cu, ActionEntitlementUpdated, time.Time{})...)
 	}
 	if s.outbox == nil || len(ns) == 0 {

@@ -138,9 +138,10 @@ func Check(st State, base *Catalog) error {
 		return Product{}, false
 	}
 
-	customers := map[string]bool{}
-	licenses := map[string]bool{}
-	identifiers := map[string]bool{}
+	// The catalog's index finds duplicates in a few bytes a customer: with
+	// maps of concatenated keys, checking a million customers took more
+	// memory than keeping them.
+	customers := newCustomerIndex(st.Customers)
 	for i, c := range st.Customers {
 		p := fmt.Sprintf("customers[%d]", i)
 		pr, ok := product(c.Product)
@@ -150,17 +151,14 @@ func Check(st State, base *Catalog) error {
 		if !reAccountID.MatchString(c.AccountID) {
 			bad(p+".account_id", "account id %q must be 12 digits", c.AccountID)
 		}
-		key := c.Product + "\x00" + c.AccountID
-		if customers[key] {
+		dupAccount, dupIdentifier, dupLicense := customers.add(st.Customers, i)
+		if dupAccount {
 			bad(p+".account_id", "account %s is listed twice for product %s", c.AccountID, c.Product)
 		}
-		customers[key] = true
 		if c.CustomerIdentifier != "" {
-			ik := c.Product + "\x00" + c.CustomerIdentifier
-			if identifiers[ik] {
+			if dupIdentifier {
 				bad(p+".customer_identifier", "customer identifier %q is listed twice for product %s", c.CustomerIdentifier, c.Product)
 			}
-			identifiers[ik] = true
 			if strlen(c.CustomerIdentifier) > MaxCustomerIdentifier {
 				bad(p+".customer_identifier", "a customer identifier must be at most 255 characters")
 			}
@@ -169,10 +167,9 @@ func Check(st State, base *Catalog) error {
 			if !reLicenseArn.MatchString(c.LicenseArn) {
 				bad(p+".license_arn", "license ARN %q does not match %s", c.LicenseArn, PatternLicenseArn)
 			}
-			if licenses[c.LicenseArn] {
+			if dupLicense {
 				bad(p+".license_arn", "license ARN %q is listed twice", c.LicenseArn)
 			}
-			licenses[c.LicenseArn] = true
 		}
 		if !c.Status.Valid() {
 			bad(p+".status", "status %q is not one of subscribed, unsubscribe-pending, unsubscribed, subscribe-fail", c.Status)
@@ -201,11 +198,11 @@ func Check(st State, base *Catalog) error {
 		}
 	}
 	hasCustomer := func(product, account string) bool {
-		if customers[product+"\x00"+account] {
+		if _, ok := customers.byAccount[product].find(st.Customers, account); ok {
 			return true
 		}
 		if base != nil {
-			_, ok := base.byAccount[product+"\x00"+account]
+			_, ok := base.CustomerByAccount(product, account)
 			return ok
 		}
 		return false

@@ -12,8 +12,8 @@ import (
 )
 
 // ApplyState upserts the entities named in st in one transaction, sent as
-// one pipeline. A named customer's entitlements are deleted and written
-// again, since they are replaced whole.
+// pipelines of up to stateBatch statements. A named customer's entitlements
+// are deleted and written again, since they are replaced whole.
 func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 	defer func() {
 		if err != nil {
@@ -22,80 +22,130 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 	}()
 	ctx, cancel := db.withTimeout(ctx)
 	defer cancel()
+	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		p := &pipeline{ctx: ctx, tx: tx}
+		if err := queueState(p, st); err != nil {
+			return err
+		}
+		return p.flush()
+	})
+}
 
-	b := &pgx.Batch{}
-	// what names each statement, for errors.
-	var what []string
-	queue := func(name, q string, args ...any) {
-		b.Queue(q, args...)
-		what = append(what, name)
+// stateBatch is how many statements ApplyState sends in one pipeline: a
+// state of a million customers as one pipeline held all its statements
+// and their encoding in memory at once, some GB.
+const stateBatch = 4096
+
+// pipeline sends the statements queued on it in batches.
+type pipeline struct {
+	ctx   context.Context
+	tx    pgx.Tx
+	batch pgx.Batch
+	// what names each statement of batch, for errors.
+	what []string
+}
+
+// queue adds a statement, sending the batch when it is full.
+func (p *pipeline) queue(name, q string, args ...any) error {
+	p.batch.Queue(q, args...)
+	p.what = append(p.what, name)
+	if p.batch.Len() < stateBatch {
+		return nil
 	}
+	return p.flush()
+}
+
+// flush sends the queued statements and reads their results.
+func (p *pipeline) flush() error {
+	if p.batch.Len() == 0 {
+		return nil
+	}
+	br := p.tx.SendBatch(p.ctx, &p.batch)
+	// The results refer to the batch until closed.
+	defer func() { p.batch, p.what = pgx.Batch{}, p.what[:0] }()
+	for _, name := range p.what {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return br.Close()
+}
+
+func queueState(p *pipeline, st metering.State) error {
 	// Every apply bumps the state version, so that other replicas notice
 	// and reload their catalogs (metering.StateVersioner).
-	queue("state version", `INSERT INTO settings (name, value) VALUES ('state_version', '1')
-		ON CONFLICT (name) DO UPDATE SET value = (settings.value::bigint + 1)::text`)
+	if err := p.queue("state version", `INSERT INTO settings (name, value) VALUES ('state_version', '1')
+		ON CONFLICT (name) DO UPDATE SET value = (settings.value::bigint + 1)::text`); err != nil {
+		return err
+	}
 	if st.Region != "" {
-		queue("region", `INSERT INTO settings (name, value) VALUES ('region', $1)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, st.Region)
+		if err := p.queue("region", `INSERT INTO settings (name, value) VALUES ('region', $1)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, st.Region); err != nil {
+			return err
+		}
 	}
 	for _, a := range st.Accounts {
-		queue("account "+a.ID, `INSERT INTO accounts (id, name) VALUES ($1, $2)
-			ON CONFLICT (id) DO UPDATE SET name = excluded.name`, a.ID, a.Name)
+		if err := p.queue("account "+a.ID, `INSERT INTO accounts (id, name) VALUES ($1, $2)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name`, a.ID, a.Name); err != nil {
+			return err
+		}
 		for _, k := range a.AccessKeys {
-			queue("access key "+k.ID, `INSERT INTO access_keys (id, account_id, secret, resource, platform) VALUES ($1, $2, $3, $4, $5)
+			if err := p.queue("access key "+k.ID, `INSERT INTO access_keys (id, account_id, secret, resource, platform) VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, secret = excluded.secret,
 					resource = excluded.resource, platform = excluded.platform`,
-				k.ID, a.ID, k.Secret, k.Resource, string(k.Platform))
+				k.ID, a.ID, k.Secret, k.Resource, string(k.Platform)); err != nil {
+				return err
+			}
 		}
 	}
-	for _, p := range st.Products {
-		versions := make([]int64, len(p.PublicKeyVersions))
-		for i, v := range p.PublicKeyVersions {
+	for _, pr := range st.Products {
+		versions := make([]int64, len(pr.PublicKeyVersions))
+		for i, v := range pr.PublicKeyVersions {
 			versions[i] = int64(v)
 		}
-		queue("product "+p.Code, `INSERT INTO products (code, seller, type, agreements, dimensions, public_key_versions, fulfillment_url, webhooks)
+		if err := p.queue("product "+pr.Code, `INSERT INTO products (code, seller, type, agreements, dimensions, public_key_versions, fulfillment_url, webhooks)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (code) DO UPDATE SET seller = excluded.seller, type = excluded.type, agreements = excluded.agreements,
 				dimensions = excluded.dimensions, public_key_versions = excluded.public_key_versions,
 				fulfillment_url = excluded.fulfillment_url, webhooks = excluded.webhooks`,
-			p.Code, p.Seller, string(p.Type), string(p.Agreements), nonNil(p.Dimensions), versions, p.FulfillmentURL, nonNil(p.Webhooks))
+			pr.Code, pr.Seller, string(pr.Type), string(pr.Agreements), nonNil(pr.Dimensions), versions, pr.FulfillmentURL, nonNil(pr.Webhooks)); err != nil {
+			return err
+		}
 	}
-	for _, c := range st.Customers {
+	for ci := range st.Customers {
+		c := &st.Customers[ci]
 		name := fmt.Sprintf("customer %s of %s", c.AccountID, c.Product)
-		queue(name, `INSERT INTO customers (product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until)
+		if err := p.queue(name, `INSERT INTO customers (product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (product, account_id) DO UPDATE SET customer_identifier = excluded.customer_identifier,
 				license_arn = excluded.license_arn, status = excluded.status, offer_id = excluded.offer_id,
 				free_trial = excluded.free_trial, pending_until = excluded.pending_until`,
-			c.Product, c.AccountID, c.CustomerIdentifier, c.LicenseArn, string(c.Status), c.OfferID, c.FreeTrial, nullTime(c.PendingUntil))
-		queue(name, `DELETE FROM entitlements WHERE product = $1 AND account_id = $2`, c.Product, c.AccountID)
+			c.Product, c.AccountID, c.CustomerIdentifier, c.LicenseArn, string(c.Status), c.OfferID, c.FreeTrial, nullTime(c.PendingUntil)); err != nil {
+			return err
+		}
+		if err := p.queue(name, `DELETE FROM entitlements WHERE product = $1 AND account_id = $2`, c.Product, c.AccountID); err != nil {
+			return err
+		}
 		for i, e := range c.Entitlements {
 			v := e.Value
-			queue(fmt.Sprintf("%s: entitlement %d", name, i), `INSERT INTO entitlements (product, account_id, position, dimension,
+			if err := p.queue(fmt.Sprintf("%s: entitlement %d", name, i), `INSERT INTO entitlements (product, account_id, position, dimension,
 					integer_value, double_value, boolean_value, string_value, expires)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				c.Product, c.AccountID, i, e.Dimension, v.Integer, v.Double, v.Boolean, v.String, nullTime(e.Expires))
+				c.Product, c.AccountID, i, e.Dimension, v.Integer, v.Double, v.Boolean, v.String, nullTime(e.Expires)); err != nil {
+				return err
+			}
 		}
 	}
 	for _, t := range st.RegistrationTokens {
-		queue("registration token", `INSERT INTO registration_tokens (token, product, account_id, expires_at) VALUES ($1, $2, $3, $4)
+		if err := p.queue("registration token", `INSERT INTO registration_tokens (token, product, account_id, expires_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (token) DO UPDATE SET product = excluded.product, account_id = excluded.account_id,
 				expires_at = excluded.expires_at`,
-			t.Token, t.Product, t.AccountID, nullTime(t.ExpiresAt))
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		br := tx.SendBatch(ctx, b)
-		for _, name := range what {
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return fmt.Errorf("%s: %w", name, err)
-			}
+			t.Token, t.Product, t.AccountID, nullTime(t.ExpiresAt)); err != nil {
+			return err
 		}
-		return br.Close()
-	})
+	}
+	return nil
 }
 
 // LoadState reads all reference data in one read-only REPEATABLE READ
@@ -176,27 +226,38 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 		return st, err
 	}
 
-	type custKey struct{ product, account string }
-	customers := map[custKey]int{}
+	// A million customers are most of the state: their slice is made to
+	// size, and their repeated strings are kept once.
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		return st, err
+	}
+	if n > 0 {
+		st.Customers = make([]metering.Customer, 0, n)
+	}
+	intern := interner{}
+	// Rows are scanned into the slice and these, not into a Customer of
+	// their own, which Scan would make escape: a heap copy per row.
+	var (
+		status  string
+		pending *time.Time
+	)
 	err = each(ctx, tx, `SELECT product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until
 		FROM customers ORDER BY product, account_id`, func(rows pgx.Rows) error {
-		var (
-			c       metering.Customer
-			status  string
-			pending *time.Time
-		)
+		st.Customers = append(st.Customers, metering.Customer{})
+		c := &st.Customers[len(st.Customers)-1]
 		if err := rows.Scan(&c.Product, &c.AccountID, &c.CustomerIdentifier, &c.LicenseArn, &status, &c.OfferID, &c.FreeTrial, &pending); err != nil {
 			return err
 		}
+		c.Product = intern.get(c.Product)
 		c.PendingUntil = fromNull(pending)
-		c.Status = metering.SubscriptionStatus(status)
-		customers[custKey{c.Product, c.AccountID}] = len(st.Customers)
-		st.Customers = append(st.Customers, c)
+		c.Status = metering.SubscriptionStatus(intern.get(status))
 		return nil
 	})
 	if err != nil {
 		return st, err
 	}
+	owner := customerFinder{customers: st.Customers}
 	err = each(ctx, tx, `SELECT product, account_id, dimension, integer_value, double_value, boolean_value, string_value, expires
 		FROM entitlements ORDER BY product, account_id, position`, func(rows pgx.Rows) error {
 		var (
@@ -208,8 +269,9 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 		if err := rows.Scan(&product, &account, &e.Dimension, &v.Integer, &v.Double, &v.Boolean, &v.String, &expires); err != nil {
 			return err
 		}
+		e.Dimension = intern.get(e.Dimension)
 		e.Expires = fromNull(expires)
-		c, ok := customers[custKey{product, account}]
+		c, ok := owner.find(product, account)
 		if !ok {
 			return fmt.Errorf("entitlement of %s on %s: no such customer", account, product)
 		}
@@ -233,6 +295,45 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 		return nil
 	})
 	return st, err
+}
+
+// interner keeps one copy of each string it is given. It is for the
+// columns whose few values repeat over many rows: product codes, statuses,
+// dimensions.
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	in[s] = s
+	return s
+}
+
+// customerFinder finds the customer of each entitlement in customers,
+// which were read in the same order as the entitlements: by walking
+// forward, not through an index of a million customers. If the orders
+// ever disagree, it falls back to an index.
+type customerFinder struct {
+	customers []metering.Customer
+	next      int
+	index     map[[2]string]int
+}
+
+func (f *customerFinder) find(product, account string) (int, bool) {
+	if f.index == nil {
+		for ; f.next < len(f.customers); f.next++ {
+			if c := &f.customers[f.next]; c.Product == product && c.AccountID == account {
+				return f.next, true
+			}
+		}
+		f.index = make(map[[2]string]int, len(f.customers))
+		for i := range f.customers {
+			f.index[[2]string{f.customers[i].Product, f.customers[i].AccountID}] = i
+		}
+	}
+	i, ok := f.index[[2]string{product, account}]
+	return i, ok
 }
 
 // each runs q and calls scan for every row.

@@ -79,26 +79,9 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 			return fmt.Errorf("product %s: %w", p.Code, err)
 		}
 	}
-	for _, c := range st.Customers {
-		if err := exec(`INSERT INTO customers (product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (product, account_id) DO UPDATE SET customer_identifier = excluded.customer_identifier,
-				license_arn = excluded.license_arn, status = excluded.status, offer_id = excluded.offer_id,
-				free_trial = excluded.free_trial, pending_until = excluded.pending_until`,
-			c.Product, c.AccountID, c.CustomerIdentifier, c.LicenseArn, string(c.Status), c.OfferID, c.FreeTrial, millis(c.PendingUntil)); err != nil {
-			return fmt.Errorf("customer %s of %s: %w", c.AccountID, c.Product, err)
-		}
-		if err := exec(`DELETE FROM entitlements WHERE product = ? AND account_id = ?`, c.Product, c.AccountID); err != nil {
+	if len(st.Customers) > 0 {
+		if err := applyCustomers(ctx, tx, st.Customers); err != nil {
 			return err
-		}
-		for i, e := range c.Entitlements {
-			v := e.Value
-			if err := exec(`INSERT INTO entitlements (product, account_id, position, dimension,
-					integer_value, double_value, boolean_value, string_value, expires)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				c.Product, c.AccountID, i, e.Dimension, v.Integer, v.Double, v.Boolean, v.String, millis(e.Expires)); err != nil {
-				return fmt.Errorf("customer %s of %s: entitlement %d: %w", c.AccountID, c.Product, i, err)
-			}
 		}
 	}
 	for _, t := range st.RegistrationTokens {
@@ -110,6 +93,48 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 		}
 	}
 	return tx.Commit()
+}
+
+// applyCustomers upserts customers and replaces their entitlements. Its
+// statements are prepared once: a state may name a million customers.
+func applyCustomers(ctx context.Context, tx *sql.Tx, customers []metering.Customer) error {
+	upsert, err := tx.PrepareContext(ctx, `INSERT INTO customers (product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (product, account_id) DO UPDATE SET customer_identifier = excluded.customer_identifier,
+			license_arn = excluded.license_arn, status = excluded.status, offer_id = excluded.offer_id,
+			free_trial = excluded.free_trial, pending_until = excluded.pending_until`)
+	if err != nil {
+		return err
+	}
+	defer upsert.Close()
+	drop, err := tx.PrepareContext(ctx, `DELETE FROM entitlements WHERE product = ? AND account_id = ?`)
+	if err != nil {
+		return err
+	}
+	defer drop.Close()
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO entitlements (product, account_id, position, dimension,
+			integer_value, double_value, boolean_value, string_value, expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+	for ci := range customers {
+		c := &customers[ci]
+		if _, err := upsert.ExecContext(ctx, c.Product, c.AccountID, c.CustomerIdentifier, c.LicenseArn, string(c.Status), c.OfferID, c.FreeTrial, millis(c.PendingUntil)); err != nil {
+			return fmt.Errorf("customer %s of %s: %w", c.AccountID, c.Product, err)
+		}
+		if _, err := drop.ExecContext(ctx, c.Product, c.AccountID); err != nil {
+			return err
+		}
+		for i, e := range c.Entitlements {
+			v := e.Value
+			if _, err := insert.ExecContext(ctx, c.Product, c.AccountID, i, e.Dimension, v.Integer, v.Double, v.Boolean, v.String, millis(e.Expires)); err != nil {
+				return fmt.Errorf("customer %s of %s: entitlement %d: %w", c.AccountID, c.Product, i, err)
+			}
+		}
+	}
+	return nil
 }
 
 // LoadState reads all reference data in one read transaction, so that it
@@ -192,27 +217,38 @@ func (db *DB) LoadState(ctx context.Context) (st metering.State, err error) {
 		return st, err
 	}
 
-	type custKey struct{ product, account string }
-	customers := map[custKey]int{}
+	// A million customers are most of the state: their slice is made to
+	// size, and their repeated strings are kept once.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		return st, err
+	}
+	if n > 0 {
+		st.Customers = make([]metering.Customer, 0, n)
+	}
+	intern := interner{}
+	// Rows are scanned into the slice and these, not into a Customer of
+	// their own, which Scan would make escape: a heap copy per row.
+	var (
+		status  string
+		pending sql.Null[int64]
+	)
 	err = each(ctx, tx, `SELECT product, account_id, customer_identifier, license_arn, status, offer_id, free_trial, pending_until
 		FROM customers ORDER BY product, account_id`, func(rows *sql.Rows) error {
-		var (
-			c       metering.Customer
-			status  string
-			pending sql.Null[int64]
-		)
+		st.Customers = append(st.Customers, metering.Customer{})
+		c := &st.Customers[len(st.Customers)-1]
 		if err := rows.Scan(&c.Product, &c.AccountID, &c.CustomerIdentifier, &c.LicenseArn, &status, &c.OfferID, &c.FreeTrial, &pending); err != nil {
 			return err
 		}
+		c.Product = intern.get(c.Product)
 		c.PendingUntil = fromMillis(pending)
-		c.Status = metering.SubscriptionStatus(status)
-		customers[custKey{c.Product, c.AccountID}] = len(st.Customers)
-		st.Customers = append(st.Customers, c)
+		c.Status = metering.SubscriptionStatus(intern.get(status))
 		return nil
 	})
 	if err != nil {
 		return st, err
 	}
+	owner := customerFinder{customers: st.Customers}
 	err = each(ctx, tx, `SELECT product, account_id, dimension, integer_value, double_value, boolean_value, string_value, expires
 		FROM entitlements ORDER BY product, account_id, position`, func(rows *sql.Rows) error {
 		var (
@@ -227,9 +263,10 @@ func (db *DB) LoadState(ctx context.Context) (st metering.State, err error) {
 		if err := rows.Scan(&product, &account, &e.Dimension, &i, &d, &b, &s, &expires); err != nil {
 			return err
 		}
+		e.Dimension = intern.get(e.Dimension)
 		e.Value = metering.EntitlementValue{Integer: ptrIf(i), Double: ptrIf(d), Boolean: ptrIf(b), String: ptrIf(s)}
 		e.Expires = fromMillis(expires)
-		c, ok := customers[custKey{product, account}]
+		c, ok := owner.find(product, account)
 		if !ok {
 			return fmt.Errorf("entitlement of %s on %s: no such customer", account, product)
 		}
@@ -253,6 +290,45 @@ func (db *DB) LoadState(ctx context.Context) (st metering.State, err error) {
 		return nil
 	})
 	return st, err
+}
+
+// interner keeps one copy of each string it is given. It is for the
+// columns whose few values repeat over many rows: product codes, statuses,
+// dimensions.
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	in[s] = s
+	return s
+}
+
+// customerFinder finds the customer of each entitlement in customers,
+// which were read in the same order as the entitlements: by walking
+// forward, not through an index of a million customers. If the orders
+// ever disagree, it falls back to an index.
+type customerFinder struct {
+	customers []metering.Customer
+	next      int
+	index     map[[2]string]int
+}
+
+func (f *customerFinder) find(product, account string) (int, bool) {
+	if f.index == nil {
+		for ; f.next < len(f.customers); f.next++ {
+			if c := &f.customers[f.next]; c.Product == product && c.AccountID == account {
+				return f.next, true
+			}
+		}
+		f.index = make(map[[2]string]int, len(f.customers))
+		for i := range f.customers {
+			f.index[[2]string{f.customers[i].Product, f.customers[i].AccountID}] = i
+		}
+	}
+	i, ok := f.index[[2]string{product, account}]
+	return i, ok
 }
 
 // each runs q and calls scan for every row.
