@@ -24,6 +24,17 @@
 // fail fast instead of hanging. The pool drops broken connections and dials
 // new ones when the server is back; nothing needs a restart.
 //
+// Usage rollups for reports (rollups.go, migrations/00031_usage_rollups.sql)
+// are kept by the committer in the transaction that commits the records:
+// it sums the records a batch actually inserted by hour, product, customer,
+// license and dimension (and by allocation tag), under name ids from
+// usage_names that each replica caches once committed, and upserts each
+// rollup table with one statement, rows in key order so that replicas
+// committing at once wait for each other rather than deadlock.
+//
+// The audit log is in audit_events and metering_attempts (audit.go), shared
+// by the replicas.
+//
 // The schema is in migrations/, numbered SQL files embedded in the binary and
 // applied with goose by Open and by Migrate, under a PostgreSQL advisory lock
 // so that replicas starting together migrate one after the other.

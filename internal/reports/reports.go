@@ -6,8 +6,8 @@
 // The sums come from hourly rollups: a store that implements Store keeps,
 // for every UTC hour, product, customer, license and dimension (and, apart,
 // for every allocation tag), the quantity and the number of records, and
-// updates them in the transaction that commits the records (SQLite does it
-// with triggers). A report then reads one row per hour and group instead of
+// updates them in the transaction that commits the records (SQLite with
+// triggers, PostgreSQL in its group committer). A report then reads one row per hour and group instead of
 // one per record, so that a month of hourly figures costs the same over ten
 // thousand records as over ten million. A store without rollups is read
 // through Summaries, which sums metering.Store.UsageSummary rows instead.

@@ -19,7 +19,7 @@ type Summaries struct {
 var _ Store = Summaries{}
 
 // ErrNoTags is returned for tag reports from a store without tag rollups.
-var ErrNoTags = &QueryError{Message: "this store keeps no allocation tag rollups: reports by tag need the SQLite store"}
+var ErrNoTags = &QueryError{Message: "this store keeps no allocation tag rollups: reports by tag need a store with rollups"}
 
 // UsageRollup implements Store.
 func (s Summaries) UsageRollup(ctx context.Context, q RollupQuery, fn func(Sum)) error {
