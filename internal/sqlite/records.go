@@ -152,6 +152,7 @@ func (db *DB) commitBatch(batch []*job) {
 			}
 		}
 	}
+	db.restartWAL()
 	db.checkpointer.wake()
 }
 

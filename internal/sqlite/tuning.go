@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -38,7 +39,7 @@ func registerDrivers() {
 			// whose triggers write other tables needs one) in memory.
 			// wal_autocheckpoint=0: the checkpointer goroutine
 			// checkpoints, so a commit never waits for one.
-			_, err := c.Exec(fmt.Sprintf("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = 0", writeCacheKiB), nil)
+			_, err := c.Exec(fmt.Sprintf("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", writeCacheKiB, walSizeLimit), nil)
 			return err
 		}})
 		sql.Register(readDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
@@ -56,13 +57,34 @@ func registerDrivers() {
 // readers no longer need while the next group commit runs. The log is
 // reset when a checkpoint has copied all of it, so it stays about as large
 // as what is written between two checkpoints.
+//
+// A checkpoint running beside a writer that never stops never catches up:
+// new frames arrive while it copies, so the log is never all copied and
+// never reset, and it grew to 1.5 GB in a minute of load, every page read
+// searching more of its index. So when the log passes walRestartFrames the
+// checkpointer asks the committer, the only writer, to checkpoint once
+// between two group commits (restartWAL): with no writer it copies the
+// last frames, and the next transaction starts the log again from its
+// beginning (journal_size_limit then truncates the file).
 type checkpointer struct {
 	conn *sql.DB
 	log  *slog.Logger
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
+	// big is set when the log has passed walRestartFrames.
+	big atomic.Bool
 }
+
+// walRestartFrames is the log size, in pages, past which the committer
+// checkpoints itself: 64 MB of 4 KiB pages, a few seconds of the heaviest
+// load, so that the committer pays for it rarely, and briefly since the
+// checkpointer has copied most of it.
+const walRestartFrames = 16384
+
+// walSizeLimit is journal_size_limit: the size the log file is cut back to
+// when it starts again.
+const walSizeLimit = 64 << 20
 
 // checkpointEvery spaces checkpoints: each fsyncs the database file, so
 // one per group commit would cost more than it saves.
@@ -103,12 +125,34 @@ func (c *checkpointer) loop() {
 		var busy, frames, copied int64
 		if err := c.conn.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 			c.log.Warn("sqlite: checkpoint failed", "err", err)
+		} else if frames > walRestartFrames {
+			c.big.Store(true)
 		}
 		select {
 		case <-c.stop:
 			return
 		case <-time.After(checkpointEvery):
 		}
+	}
+}
+
+// restartWAL checkpoints on the write connection when the checkpointer
+// found the log too large. The committer calls it between group commits,
+// so that no writer adds frames while it copies; once it has copied every
+// frame, the next write transaction starts the log again.
+func (db *DB) restartWAL() {
+	if !db.checkpointer.big.Load() {
+		return
+	}
+	var busy, frames, copied int64
+	if err := db.write.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		db.log.Warn("sqlite: checkpoint failed", "err", err)
+		return
+	}
+	// A reader still on an older snapshot keeps frames in use: try again
+	// after the next group commit.
+	if busy == 0 && copied == frames {
+		db.checkpointer.big.Store(false)
 	}
 }
 
