@@ -282,8 +282,10 @@ func (db *DB) Close() error {
 		// The writer's statements first: SQLite closes a connection
 		// (and checkpoints) only once its statements are finalized.
 		if w := db.writer; w != nil {
-			for _, st := range []driver.Stmt{w.insert, w.selectByKey, w.selectName, w.insertName, w.lastRow} {
-				errs = append(errs, st.Close())
+			for _, st := range []driver.Stmt{w.insert, w.insertMany, w.selectByKey, w.selectName, w.insertName, w.lastRow} {
+				if st != nil { // insertMany is prepared when first used
+					errs = append(errs, st.Close())
+				}
 			}
 		}
 		db.closeErr = errors.Join(append(errs, db.read.Close(), db.write.Close())...)

@@ -332,3 +332,25 @@ func benchmarkRecordSize(b *testing.B, rollups bool) {
 	}
 	b.ReportMetric(float64(pages()-before)/n, "bytes/record")
 }
+
+// TestCloseCheckpoints checks that Close leaves the records in the main
+// file and no write-ahead log: every statement the committer prepared is
+// finalized, so that the write connection really closes (a connection
+// with a live statement is kept as a zombie and never checkpoints).
+func TestCloseCheckpoints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meterd.db")
+	db := open(t, path)
+	recs := make([]metering.Record, 60) // several statements of 25, and singles
+	for i := range recs {
+		recs[i] = benchRecord(int64(i))
+	}
+	if _, err := db.PutRecords(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path + "-wal"); err == nil {
+		t.Errorf("after Close the log is still there, %d bytes", st.Size())
+	}
+}
