@@ -185,7 +185,7 @@ func scalingSection(m machine, o benchOptions, command string, customers, record
 	machineLines(&b, m)
 	fmt.Fprintf(&b, "- Each point: a fresh `meterd serve` child process (SQLite, default durability) on a database prepared for it, and the decode-only baseline in this process, BatchMeterUsage ×%d from %d concurrent requests for %s each after a %s warm-up, the baseline first. VmHWM and VmRSS are the child's peak and current resident set (/proc/<pid>/status) after its run. Other cores is the CPU the rest of the machine used during meterd's run: generator and child are both counted out.\n",
 		o.records, o.concurrency, o.duration, o.warmup)
-	fmt.Fprintf(&b, "- Customers and records are stored before the child starts, through metering.Service into the store app opens, as a running meterd stores them (state through Service.ApplyState: a state file of a million customers is past the state-file loader's bound on the nodes it visits). Stored records lie in hours before the run's, %d customers × %d dimensions an hour; the audit log of their calls is not built.\n\n",
+	fmt.Fprintf(&b, "- Customers and records are stored before the child starts, through metering.Service into the store app opens, as a running meterd stores them (state through Service.ApplyState, which is quicker than writing and parsing a state file of a million customers). Stored records lie in hours before the run's, %d customers × %d dimensions an hour; the audit log of their calls is not built.\n\n",
 		o.fixture.Customers, o.fixture.Dimensions)
 	if plot != "" {
 		fmt.Fprintf(&b, "![BatchMeterUsage records/s of meterd against distinct customers and against records stored](%s)\n\n", plot)
