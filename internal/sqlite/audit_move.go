@@ -107,7 +107,9 @@ func (db *AuditDB) moveFrom(ctx context.Context, main *DB, mainPath string, hook
 	if err := main.dropLegacy(ctx); err != nil {
 		return err
 	}
-	if copied {
+	// A new database's empty tables are dropped without a word: there was
+	// nothing to move.
+	if copied && events+attempts > 0 {
 		db.log.Info("sqlite: moved the audit log to its own file", "from", mainPath, "to", db.path,
 			"events", events, "attempts", attempts, "duration", time.Since(start))
 	}
