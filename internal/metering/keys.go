@@ -94,12 +94,17 @@ func makeKey(hour uint32, parts ...string) string {
 // hour, then 96 bits of hash) with the version and variant bits set: a
 // SQL view can show it without a hash function (SQLite's usage_records
 // does), and ids sort by hour. Two keys of one hour share an id only if
-// their hashes' first 90 bits do. Other keys are hashed.
+// their hashes' first 90 bits do. A key for any hour (hour 0: AgentCore's
+// ClientToken) gives its 16 bytes of hash instead, so that its id does not
+// start with zeros and all such keys share 122 bits. Other keys are hashed.
 func RecordID(key string) string {
 	var b [16]byte
-	if len(key) == KeySize {
+	switch {
+	case len(key) == KeySize && key[:4] == "\x00\x00\x00\x00":
+		copy(b[:], key[4:])
+	case len(key) == KeySize:
 		copy(b[:], key)
-	} else {
+	default:
 		sum := sha256.Sum256([]byte("meterd-record-id\x1f" + key))
 		copy(b[:], sum[:])
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,6 +93,9 @@ func TestRecordID(t *testing.T) {
 			key = AnyHourKey("mu-token", "r", "p", strconv.Itoa(i))
 		}
 		id := RecordID(key)
+		if strings.HasPrefix(id, "00000000") {
+			t.Errorf("RecordID = %q starts with zeros", id)
+		}
 		if !uuidForm.MatchString(id) {
 			t.Fatalf("RecordID = %q, not a version 8 UUID", id)
 		}

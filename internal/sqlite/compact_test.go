@@ -80,6 +80,10 @@ func TestDerivedIDs(t *testing.T) {
 	var recs []metering.Record
 	for i := range 200 {
 		r := benchRecord(int64(i) * 7919)
+		if i%7 == 0 { // AgentCore's keys hold for any hour
+			r.Key = metering.AnyHourKey("mu-token", "workload", r.ProductCode, strconv.Itoa(i))
+			r.ID = metering.RecordID(r.Key)
+		}
 		if i%10 == 0 {
 			r.ID = "5f0c1bde-3f5e-4c1a-9d55-" + strconv.Itoa(100000000000+i)
 		}

@@ -18,13 +18,14 @@ SELECT
 	CASE WHEN typeof(r.id) = 'blob' AND length(r.id) = 16 THEN lower(
 		substr(hex(r.id), 1, 8) || '-' || substr(hex(r.id), 9, 4) || '-' || substr(hex(r.id), 13, 4) || '-' ||
 		substr(hex(r.id), 17, 4) || '-' || substr(hex(r.id), 21, 12))
-	-- An id the store did not keep is metering.RecordID(key): the key's
-	-- first 16 bytes as a version 8 UUID.
-	WHEN typeof(r.id) = 'blob' AND length(r.id) = 0 AND length(r.key) = 20 THEN
-		substr(lower(hex(r.key)), 1, 8) || '-' || substr(lower(hex(r.key)), 9, 4) || '-8' ||
-		substr(lower(hex(r.key)), 14, 3) || '-' ||
-		substr('89ab89ab89ab89ab', instr('0123456789abcdef', substr(lower(hex(r.key)), 17, 1)), 1) ||
-		substr(lower(hex(r.key)), 18, 3) || '-' || substr(lower(hex(r.key)), 21, 12)
+	-- An id the store did not keep is metering.RecordID(key): 16 bytes of
+	-- the key as a version 8 UUID, its first 16, or its last 16 when it
+	-- holds for any hour (hour 0).
+	WHEN typeof(r.id) = 'blob' AND length(r.id) = 0 AND length(r.key) = 20 THEN (
+		SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-8' || substr(h, 14, 3) || '-' ||
+			substr('89ab89ab89ab89ab', instr('0123456789abcdef', substr(h, 17, 1)), 1) ||
+			substr(h, 18, 3) || '-' || substr(h, 21, 12)
+		FROM (SELECT lower(hex(iif(substr(r.key, 1, 4) = x'00000000', substr(r.key, 5, 16), substr(r.key, 1, 16)))) AS h))
 	ELSE r.id END AS id,
 	r.fingerprint AS fingerprint,
 	(SELECT name FROM usage_names WHERE id = r.operation) AS operation,
