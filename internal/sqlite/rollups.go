@@ -121,12 +121,30 @@ func (db *DB) usageRollup(ctx context.Context, q reports.RollupQuery, fn func(re
 		}
 	}
 	var qty, recs int64
-	read := func(table, tagCol, values string, where []string) string {
-		c := cols
-		if g.Tag {
-			c = append(c[:len(c):len(c)], tagCol)
+	// The integer columns, records last, go two to a value ((a << 32) | b)
+	// when every id fits in 31 bits, as name ids and hours do: go-sqlite3
+	// converts and boxes each column of each row, which was a fifth of a
+	// large report's time. qty stays whole: it is a sum.
+	ints = append(ints, &recs)
+	pack, err := db.namesFit31(ctx)
+	if err != nil {
+		return err
+	}
+	read := func(table, tagCol, qtyExpr, recsExpr string, where []string) string {
+		c := append(cols[:len(cols):len(cols)], recsExpr)
+		var sel []string
+		for i := 0; i < len(c); i++ {
+			if pack && i+1 < len(c) {
+				sel = append(sel, "(("+c[i]+") << 32) | ("+c[i+1]+")")
+				i++
+				continue
+			}
+			sel = append(sel, c[i])
 		}
-		return rollupSQL(strings.Join(append(c, values), ", "), table, where, seek)
+		if g.Tag {
+			sel = append(sel, tagCol)
+		}
+		return rollupSQL(strings.Join(append(sel, qtyExpr), ", "), table, where, seek)
 	}
 	var queries []string
 	if g.Tag || q.Tag != "" {
@@ -134,14 +152,14 @@ func (db *DB) usageRollup(ctx context.Context, q reports.RollupQuery, fn func(re
 		if q.Tag != "" {
 			tagWhere = append(tagWhere[:len(tagWhere):len(tagWhere)], "r.tag = "+arg(q.Tag))
 		}
-		queries = append(queries, read("usage_rollup_tags", "r.tag", "r.quantity, r.records", tagWhere))
+		queries = append(queries, read("usage_rollup_tags", "r.tag", "r.quantity", "r.records", tagWhere))
 		if q.Tag == "" {
 			// Records without allocations count whole under the tag ''.
 			untagged := append(where[:len(where):len(where)], "r.records > r.tagged_records")
-			queries = append(queries, read("usage_rollups", "''", "r.quantity - r.tagged_quantity, r.records - r.tagged_records", untagged))
+			queries = append(queries, read("usage_rollups", "''", "r.quantity - r.tagged_quantity", "r.records - r.tagged_records", untagged))
 		}
 	} else {
-		queries = append(queries, read("usage_rollups", "", "r.quantity, r.records", where))
+		queries = append(queries, read("usage_rollups", "", "r.quantity", "r.records", where))
 	}
 
 	// A bucket's sums, in the order their first row came, and where each
@@ -225,7 +243,11 @@ func (db *DB) usageRollup(ctx context.Context, q reports.RollupQuery, fn func(re
 		return nil
 	}
 	hour := ints[0]
-	width := len(ints) + 2
+	packed := len(ints)
+	if pack {
+		packed = (len(ints) + 1) / 2
+	}
+	width := packed + 1
 	if g.Tag {
 		width++
 	}
@@ -237,14 +259,25 @@ func (db *DB) usageRollup(ctx context.Context, q reports.RollupQuery, fn func(re
 					return err
 				}
 			}
-			for i, p := range ints {
-				*p = v[i].(int64)
+			if pack {
+				for i := 0; i < len(ints); i += 2 {
+					x := v[i/2].(int64)
+					if i+1 < len(ints) {
+						*ints[i], *ints[i+1] = x>>32, x&0xffffffff
+					} else {
+						*ints[i] = x
+					}
+				}
+			} else {
+				for i, p := range ints {
+					*p = v[i].(int64)
+				}
 			}
 			k.tag = ""
 			if g.Tag {
-				k.tag = v[len(ints)].(string)
+				k.tag = v[packed].(string)
 			}
-			qty, recs = v[width-2].(int64), v[width-1].(int64)
+			qty = v[width-1].(int64)
 			b := q.BucketOf(*hour * 3600)
 			// Rows come in hour order and buckets never go back in time, so
 			// a bucket is complete when the next begins. Tag queries read
@@ -286,6 +319,16 @@ func (db *DB) usageRollup(ctx context.Context, q reports.RollupQuery, fn func(re
 		return nil
 	}
 	return emit()
+}
+
+// namesFit31 reports whether every usage_names id is below 2^31, so that
+// two ids (or an hour, or a count of records) pack into one integer.
+func (db *DB) namesFit31(ctx context.Context) (bool, error) {
+	var maxID sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(id) FROM usage_names`).Scan(&maxID); err != nil {
+		return false, err
+	}
+	return maxID.Int64 < 1<<31, nil
 }
 
 // scanRaw runs a query on a read connection through the driver itself and

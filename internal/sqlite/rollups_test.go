@@ -472,3 +472,29 @@ func benchDB(b *testing.B) *sqlite.DB {
 	b.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestRollupsLargeNameIDs checks the reports when a name id no longer fits
+// in 31 bits, so that they read the ids one to a column.
+func TestRollupsLargeNameIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meterd.db")
+	db := open(t, path)
+	defer db.Close()
+	rollupState(t, db)
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`INSERT INTO usage_names (id, name) VALUES (2147483648, 'a large id')`); err != nil {
+		t.Fatal(err)
+	}
+	recs := randomRecords(500, 4)
+	if _, err := db.PutRecords(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	var maxID int64
+	if err := raw.QueryRow(`SELECT max(id) FROM usage_names`).Scan(&maxID); err != nil || maxID < 1<<31 {
+		t.Fatalf("largest name id %d (%v)", maxID, err)
+	}
+	checkRollups(t, db, recs)
+}
