@@ -5,8 +5,8 @@
 // checks them: a usage record is acknowledged only after the transaction
 // holding it has committed; PutRecords calls queue for one committer
 // goroutine per replica, which writes everything waiting in one transaction
-// with a SAVEPOINT per call (group commit), so that one commit serves many
-// calls and a failing call rolls back alone.
+// (group commit), so that one commit serves many calls; a call the database
+// refuses fails alone, the others running again without it.
 //
 // Across replicas the database decides. The idempotency key is the primary
 // key of usage_records, and records go in with INSERT ... ON CONFLICT (key)

@@ -55,6 +55,9 @@ type job struct {
 	// again; argsErr is why they could not be built.
 	args    []any
 	argsErr error
+	// alone is the error of a call that failed alone (its data): kept when
+	// the batch runs again without it.
+	alone error
 }
 
 // Size is the number of records j writes, which batches are bounded by.
@@ -97,16 +100,20 @@ func (db *DB) commitBatch(batch []*job) {
 	slices.SortStableFunc(batch, func(a, b *job) int { return cmp.Compare(minKey(a.recs), minKey(b.recs)) })
 	begin := time.Now()
 	var err error
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; ; {
 		for _, j := range batch {
-			j.out, j.err = nil, nil
+			j.out, j.err = nil, j.alone
 		}
 		err = db.runBatch(ctx, batch)
+		if errors.Is(err, errFailedAlone) && ctx.Err() == nil {
+			continue // without the call that failed: one fewer each time
+		}
 		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
 			break
 		}
 		db.retries.Add(1)
 		db.log.Info("postgres: group commit aborted by the database, running it again", "attempt", attempt, "err", err)
+		attempt++
 	}
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -159,14 +166,21 @@ func jobError(err error) bool {
 	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
-// runBatch writes every job of batch under its own savepoint and commits.
-// It returns an error only when the whole transaction is lost; a job that
-// fails alone carries its error in j.err.
+// errFailedAlone is runBatch's answer when one call failed alone: the
+// transaction is rolled back, the call keeps its error in alone, and the
+// batch runs again without it.
+var errFailedAlone = errors.New("postgres: a call failed alone")
+
+// runBatch writes every job of batch in one transaction and commits. It
+// returns errFailedAlone when a job failed alone, and any other error when
+// the whole transaction is lost.
 //
-// The statements of all jobs go out in one pipeline (SAVEPOINT, INSERT,
-// RELEASE per job), so a batch costs one round trip plus the commit. An
-// error stops the pipeline at the failing job; it is rolled back to its
-// savepoint, and the jobs after it go out in a new pipeline.
+// The inserts of all jobs go out in one pipeline, so a batch costs one
+// round trip plus the commit. Calls fail alone very rarely (data the
+// database refuses), so the common path pays nothing for it: no SAVEPOINT
+// per call, each of which made a subtransaction the server tracks for
+// every later snapshot. When a call fails, the transaction is rolled back
+// and runs again without it, as the SQLite store does.
 func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
@@ -194,35 +208,24 @@ func (db *DB) runBatch(ctx context.Context, batch []*job) (err error) {
 			j.err = j.argsErr
 		}
 	}
-	for from := 0; from < len(batch); {
-		b := &pgx.Batch{}
-		var sent []int
-		for i := from; i < len(batch); i++ {
-			if batch[i].err != nil {
-				continue
-			}
-			b.Queue("SAVEPOINT put")
-			b.Queue(insertRecordsSQL, batch[i].args...)
-			b.Queue("RELEASE put")
-			sent = append(sent, i)
+	b := &pgx.Batch{}
+	var sent []int
+	for i, j := range batch {
+		if j.err != nil {
+			continue
 		}
-		if len(sent) == 0 {
-			break
-		}
+		b.Queue(insertRecordsSQL, j.args...)
+		sent = append(sent, i)
+	}
+	if len(sent) > 0 {
 		failed, err := readPipeline(tx.SendBatch(ctx, b), batch, sent, inserted)
 		if err != nil {
 			return err
 		}
-		if failed < 0 {
-			break
+		if failed >= 0 {
+			batch[failed].alone = batch[failed].err
+			return errFailedAlone
 		}
-		if _, err := tx.Exec(ctx, "ROLLBACK TO put"); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "RELEASE put"); err != nil {
-			return err
-		}
-		from = failed + 1
 	}
 
 	// Read back every key a job did not take itself: taken before, by
@@ -300,9 +303,6 @@ func readPipeline(br pgx.BatchResults, batch []*job, sent []int, inserted []map[
 	}()
 	for _, i := range sent {
 		j := batch[i]
-		if _, err := br.Exec(); err != nil {
-			return -1, err
-		}
 		rows, _ := br.Query()
 		keys, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
 		if err != nil {
@@ -315,9 +315,6 @@ func readPipeline(br pgx.BatchResults, batch []*job, sent []int, inserted []map[
 		inserted[i] = make(map[string]bool, len(keys))
 		for _, k := range keys {
 			inserted[i][string(k)] = true
-		}
-		if _, err := br.Exec(); err != nil {
-			return -1, err
 		}
 	}
 	return -1, nil
