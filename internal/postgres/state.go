@@ -235,7 +235,7 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 	if n > 0 {
 		st.Customers = make([]metering.Customer, 0, n)
 	}
-	intern := interner{}
+	intern := metering.Interner{}
 	// Rows are scanned into the slice and these, not into a Customer of
 	// their own, which Scan would make escape: a heap copy per row.
 	var (
@@ -249,15 +249,15 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 		if err := rows.Scan(&c.Product, &c.AccountID, &c.CustomerIdentifier, &c.LicenseArn, &status, &c.OfferID, &c.FreeTrial, &pending); err != nil {
 			return err
 		}
-		c.Product = intern.get(c.Product)
+		c.Product = intern.Get(c.Product)
 		c.PendingUntil = fromNull(pending)
-		c.Status = metering.SubscriptionStatus(intern.get(status))
+		c.Status = metering.SubscriptionStatus(intern.Get(status))
 		return nil
 	})
 	if err != nil {
 		return st, err
 	}
-	owner := customerFinder{customers: st.Customers}
+	owner := metering.CustomerFinder{Customers: st.Customers}
 	err = each(ctx, tx, `SELECT product, account_id, dimension, integer_value, double_value, boolean_value, string_value, expires
 		FROM entitlements ORDER BY product, account_id, position`, func(rows pgx.Rows) error {
 		var (
@@ -269,9 +269,9 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 		if err := rows.Scan(&product, &account, &e.Dimension, &v.Integer, &v.Double, &v.Boolean, &v.String, &expires); err != nil {
 			return err
 		}
-		e.Dimension = intern.get(e.Dimension)
+		e.Dimension = intern.Get(e.Dimension)
 		e.Expires = fromNull(expires)
-		c, ok := owner.find(product, account)
+		c, ok := owner.Find(product, account)
 		if !ok {
 			return fmt.Errorf("entitlement of %s on %s: no such customer", account, product)
 		}
@@ -295,45 +295,6 @@ func loadState(ctx context.Context, tx pgx.Tx) (st metering.State, err error) {
 		return nil
 	})
 	return st, err
-}
-
-// interner keeps one copy of each string it is given. It is for the
-// columns whose few values repeat over many rows: product codes, statuses,
-// dimensions.
-type interner map[string]string
-
-func (in interner) get(s string) string {
-	if v, ok := in[s]; ok {
-		return v
-	}
-	in[s] = s
-	return s
-}
-
-// customerFinder finds the customer of each entitlement in customers,
-// which were read in the same order as the entitlements: by walking
-// forward, not through an index of a million customers. If the orders
-// ever disagree, it falls back to an index.
-type customerFinder struct {
-	customers []metering.Customer
-	next      int
-	index     map[[2]string]int
-}
-
-func (f *customerFinder) find(product, account string) (int, bool) {
-	if f.index == nil {
-		for ; f.next < len(f.customers); f.next++ {
-			if c := &f.customers[f.next]; c.Product == product && c.AccountID == account {
-				return f.next, true
-			}
-		}
-		f.index = make(map[[2]string]int, len(f.customers))
-		for i := range f.customers {
-			f.index[[2]string{f.customers[i].Product, f.customers[i].AccountID}] = i
-		}
-	}
-	i, ok := f.index[[2]string{product, account}]
-	return i, ok
 }
 
 // each runs q and calls scan for every row.

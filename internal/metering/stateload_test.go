@@ -1,18 +1,14 @@
-package postgres
+package metering
 
-import (
-	"testing"
-
-	"github.com/meterd/meterd/internal/metering"
-)
+import "testing"
 
 // TestCustomerFinder checks that entitlements in the customers' order are
 // found by walking, and that any other order still finds them.
 func TestCustomerFinder(t *testing.T) {
-	cs := []metering.Customer{
+	cs := []Customer{
 		{Product: "a", AccountID: "1"}, {Product: "a", AccountID: "2"}, {Product: "b", AccountID: "1"},
 	}
-	f := customerFinder{customers: cs}
+	f := CustomerFinder{Customers: cs}
 	for _, tc := range []struct {
 		product, account string
 		want             int
@@ -26,7 +22,7 @@ func TestCustomerFinder(t *testing.T) {
 		{"c", "1", 0, false},
 		{"a", "2", 1, true},
 	} {
-		got, ok := f.find(tc.product, tc.account)
+		got, ok := f.Find(tc.product, tc.account)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("find(%s, %s) = %d, %v; want %d, %v", tc.product, tc.account, got, ok, tc.want, tc.ok)
 		}
