@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -64,6 +65,13 @@ func (m *MemStore) ApplyState(ctx context.Context, st metering.State) error {
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
+	}
+	// As the SQL stores' foreign keys do, and before changing anything: a
+	// state that fails changes nothing.
+	for _, c := range st.Customers {
+		if _, ok := m.products[c.Product]; !ok && !slices.ContainsFunc(st.Products, func(p metering.Product) bool { return p.Code == c.Product }) {
+			return fmt.Errorf("meteringtest: customer %s of %s: no such product", c.AccountID, c.Product)
+		}
 	}
 	if st.Region != "" {
 		m.region = st.Region
