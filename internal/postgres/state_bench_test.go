@@ -1,165 +1,26 @@
 package postgres_test
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"os"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meterd/meterd/internal/metering"
+	"github.com/meterd/meterd/internal/metering/meteringtest"
 	"github.com/meterd/meterd/internal/pgtest"
 	"github.com/meterd/meterd/internal/postgres"
 )
 
-// peakMemory follows this process's Go heap and resident set while a
-// phase runs, as internal/sqlite's benchmark of the same name does: the
-// heap by sampling, the resident set by the kernel's high-water mark,
-// which it resets.
-type peakMemory struct {
-	stop chan struct{}
-	done sync.WaitGroup
-	heap uint64
-}
-
-func startPeak(b *testing.B) *peakMemory {
-	// The heap an earlier phase freed counts in VmRSS until it goes back
-	// to the system.
-	debug.FreeOSMemory()
-	// Writing 5 resets VmHWM to the current VmRSS (proc(5), clear_refs).
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Logf("cannot reset VmHWM: %v", err)
-	}
-	p := &peakMemory{stop: make(chan struct{})}
-	p.done.Add(1)
-	go func() {
-		defer p.done.Done()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(s)
-			p.heap = max(p.heap, s[0].Value.Uint64())
-			select {
-			case <-p.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return p
-}
-
-// end returns the peak heap and VmHWM of the phase, in bytes.
-func (p *peakMemory) end() (heap, hwm int64) {
-	close(p.stop)
-	p.done.Wait()
-	return int64(p.heap), int64(procStatus("VmHWM"))
-}
-
-// procStatus returns a kB field of /proc/self/status in bytes, 0 where
-// there is none.
-func procStatus(field string) uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), ":")
-		if ok && name == field {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// liveHeap returns the bytes of live heap objects after a collection.
-func liveHeap() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
-}
-
-// BenchmarkApplyState1MCustomers is internal/sqlite's benchmark of the
-// same name on PostgreSQL: a million customers through
-// metering.Service.ApplyState, then a second Service loading them. The
-// figures are this process's; the server's memory is not in them.
+// BenchmarkApplyState1MCustomers is internal/sqlite's benchmark of the same
+// name on PostgreSQL (meteringtest.BenchmarkApplyState). The figures are
+// this process's; the server's memory is not in them.
 func BenchmarkApplyState1MCustomers(b *testing.B) {
-	ctx := context.Background()
-	const n = 1_000_000
-	var applyPeak, applyHWM, applyKept, loadPeak, loadHWM, loadKept int64
-	for b.Loop() {
-		b.StopTimer()
+	meteringtest.BenchmarkApplyState(b, 1_000_000, func(b *testing.B) metering.Store {
 		// A million customers take longer than the default bound on one
 		// database operation.
-		db, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.Options{Timeout: 10 * time.Minute})
+		db, err := postgres.Open(b.Context(), pgtest.NewDatabase(b), postgres.Options{Timeout: 10 * time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc, err := metering.NewService(ctx, metering.Options{Store: db}, metering.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		base := metering.State{
-			Accounts: []metering.Account{{ID: "111111111111", Name: "seller"}},
-			Products: []metering.Product{{Code: "loadgen-saas", Seller: "111111111111", Type: metering.ProductSaaS, Dimensions: []string{"users"}}},
-		}
-		if err := svc.ApplyState(ctx, base); err != nil {
-			b.Fatal(err)
-		}
-		empty := liveHeap()
-		b.StartTimer()
-
-		p := startPeak(b)
-		cs := make([]metering.Customer, n)
-		for i := range cs {
-			cs[i] = metering.Customer{
-				Product:            "loadgen-saas",
-				AccountID:          fmt.Sprintf("%012d", 300000000000+i+1),
-				CustomerIdentifier: fmt.Sprintf("loadgen-customer-%06d", i+1),
-				Status:             metering.StatusSubscribed,
-			}
-		}
-		if err := svc.ApplyState(ctx, metering.State{Customers: cs}); err != nil {
-			b.Fatal(err)
-		}
-		heap, hwm := p.end()
-		applyPeak, applyHWM, applyKept = heap-empty, hwm, liveHeap()-empty
-		runtime.KeepAlive(svc) // its catalog is what applyKept measures
-
-		empty = liveHeap()
-		p = startPeak(b)
-		svc, err = metering.NewService(ctx, metering.Options{Store: db}, metering.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		heap, hwm = p.end()
-		loadPeak, loadHWM, loadKept = heap-empty, hwm, liveHeap()-empty
-		if _, ok := svc.Catalog().CustomerByAccount("loadgen-saas", "300000000001"); !ok {
-			b.Fatal("customer 1 not loaded")
-		}
-
-		b.StopTimer()
-		if err := db.Close(); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(applyPeak)/n, "apply-peak-B/customer")
-	b.ReportMetric(float64(applyKept)/n, "apply-kept-B/customer")
-	b.ReportMetric(float64(applyHWM)/1e6, "apply-VmHWM-MB")
-	b.ReportMetric(float64(loadPeak)/n, "load-peak-B/customer")
-	b.ReportMetric(float64(loadKept)/n, "load-kept-B/customer")
-	b.ReportMetric(float64(loadHWM)/1e6, "load-VmHWM-MB")
+		return db
+	})
 }
