@@ -249,3 +249,48 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRedactJSON checks that no document, however its names are spelled,
+// comes out of RedactJSON with a secret member's value in it: the fast path
+// that keeps a document as sent must only take documents without one.
+func FuzzRedactJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"RegistrationToken":"abc"}`, `{"access_keys":[{"id":"AKIA1","secret":"s3cr3t"}]}`,
+		`{"\u0054oken":"t"}`, `{"Pass_Word":"p"}`, `{"ProductCode":"p","UsageRecords":[{"Quantity":1}]}`,
+		`{"a":{"b":[{"PRIVATE-KEY-PEM":"k"}]}}`, `{"x":"token","token":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := audit.RedactJSON(data)
+		if out == nil {
+			return
+		}
+		var v any
+		if err := json.Unmarshal(out, &v); err != nil {
+			t.Fatalf("RedactJSON(%q) = %q, not JSON: %v", data, out, err)
+		}
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				for k, val := range x {
+					switch val.(type) {
+					case map[string]any, []any:
+						walk(val)
+					case nil:
+					default:
+						if audit.IsSecretName(k) && val != audit.Hidden {
+							t.Fatalf("RedactJSON(%q) = %q: member %q keeps its value", data, out, k)
+						}
+					}
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+	})
+}

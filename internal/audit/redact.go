@@ -24,39 +24,54 @@ var secretNames = map[string]bool{
 	"privatekeypem":      true,
 }
 
-// quotedSecretNames are secretNames as they appear in a document, quoted,
-// once lowered and rid of nameSeparators.
-var quotedSecretNames = func() [][]byte {
-	var q [][]byte
-	for n := range secretNames {
-		q = append(q, []byte(`"`+n+`"`))
+// maxSecretName is the length of the longest name in secretNames.
+var maxSecretName = func() int {
+	n := 0
+	for name := range secretNames {
+		n = max(n, len(name))
 	}
-	return q
+	return n
 }()
 
 // mayHoldSecret reports whether a JSON document may have a member that
-// IsSecretName: false only when no secret name appears quoted anywhere in
-// it, compared as IsSecretName compares. A string escape (\u0074oken) could
-// spell a name the comparison misses, so a document with a backslash
-// before a 'u' may hold one too.
+// IsSecretName: false only when no string in it, member name or value,
+// compares as a secret name does. A string with an escape (\u0074oken)
+// could spell a name the comparison misses, so a backslash anywhere in a
+// string answers true. One pass over the document: searching it for each
+// name in turn cost 4% of the server's CPU under BatchMeterUsage load.
 func mayHoldSecret(data []byte) bool {
-	if bytes.Contains(data, []byte(`\u`)) {
-		return true
-	}
-	norm := make([]byte, 0, len(data))
-	for _, c := range data {
-		switch {
-		case c == '_' || c == '-':
-		case 'A' <= c && c <= 'Z':
-			norm = append(norm, c+'a'-'A')
-		default:
-			norm = append(norm, c)
+	var name [32]byte
+	for i := 0; i < len(data); {
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return false
 		}
-	}
-	for _, q := range quotedSecretNames {
-		if bytes.Contains(norm, q) {
+		n, long := 0, false
+		j := i + q + 1
+		for ; j < len(data) && data[j] != '"'; j++ {
+			c := data[j]
+			switch {
+			case c == '\\':
+				return true
+			case c == '_' || c == '-' || long:
+				continue
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			if n == maxSecretName {
+				long = true // longer than any secret name
+				continue
+			}
+			name[n] = c
+			n++
+		}
+		if j >= len(data) {
+			return true // unterminated: the decoder decides
+		}
+		if !long && secretNames[string(name[:n])] {
 			return true
 		}
+		i = j + 1
 	}
 	return false
 }
