@@ -26,11 +26,13 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +88,36 @@ type Event struct {
 
 	// Seq orders events stored in the same millisecond; stores set it.
 	Seq int64 `json:"-"`
+}
+
+// StoredJSON is e's JSON for a store. requestParameters and
+// responseElements are JSON already (RedactJSON and Marshal made them) and
+// go in as they are: encoding/json checks and compacts a RawMessage again,
+// which cost 3% of the server's CPU under BatchMeterUsage load.
+func (e *Event) StoredJSON() ([]byte, error) {
+	bare := *e
+	bare.RequestParameters, bare.ResponseElements = nil, nil
+	b, err := json.Marshal(&bare)
+	if err != nil {
+		return nil, err
+	}
+	// Both members are null in b, once each: a string member cannot hold
+	// these bytes, as its quotes would be escaped.
+	for _, m := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{`"requestParameters":null`, e.RequestParameters}, {`"responseElements":null`, e.ResponseElements}} {
+		if len(m.raw) == 0 {
+			continue
+		}
+		i := bytes.Index(b, []byte(m.name))
+		if i < 0 {
+			return nil, fmt.Errorf("audit: no %s in the event's JSON", m.name)
+		}
+		at := i + len(m.name) - len("null")
+		b = slices.Concat(b[:at], m.raw, b[at+len("null"):])
+	}
+	return b, nil
 }
 
 // UserIdentity is who made a call.

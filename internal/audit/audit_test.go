@@ -294,3 +294,30 @@ func FuzzRedactJSON(f *testing.F) {
 		walk(v)
 	})
 }
+
+// TestStoredJSON checks that an event's stored JSON reads back as the
+// event, whatever its strings hold.
+func TestStoredJSON(t *testing.T) {
+	for _, e := range []audit.Event{
+		{EventName: "MeterUsage", EventTime: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC),
+			UserAgent:         `ua "requestParameters":null "responseElements":null`,
+			RequestParameters: json.RawMessage(`{"ProductCode": "p",  "UsageQuantity":1}`),
+			ResponseElements:  json.RawMessage(`{"MeteringRecordId":"x"}`), ErrorCode: "E", RequestID: "r"},
+		{EventName: "GetUsageReport", RequestParameters: json.RawMessage(`[1,2]`)},
+		{EventName: "Ping"},
+	} {
+		b, err := e.StoredJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got audit.Event
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		want, _ := json.Marshal(e)
+		again, _ := json.Marshal(got)
+		if string(again) != string(want) {
+			t.Errorf("stored as %s, reads back as %s, want %s", b, again, want)
+		}
+	}
+}

@@ -71,7 +71,7 @@ func (db *DB) AppendAudit(ctx context.Context, events []audit.Event, attempts []
 	)
 	for i := range events {
 		e := &events[i]
-		body, err := json.Marshal(e)
+		body, err := e.StoredJSON()
 		if err != nil {
 			return fmt.Errorf("postgres: append audit: %w", err)
 		}

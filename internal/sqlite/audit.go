@@ -242,7 +242,7 @@ func (db *AuditDB) AppendAudit(ctx context.Context, events []audit.Event, attemp
 		defer ins.Close()
 		for i := range events {
 			e := &events[i]
-			body, err := json.Marshal(e)
+			body, err := e.StoredJSON()
 			if err != nil {
 				return err
 			}
