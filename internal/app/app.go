@@ -122,17 +122,6 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 		if file, err = loadStateFile(cfg.StateFile, a.Controls); err != nil {
 			return nil, err
 		}
-	} else {
-		current, err := store.LoadState(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(current.Accounts) == 0 {
-			file = statefile.Demo(cfg.Clock.Now())
-			a.DemoLoaded = true
-		}
-	}
-	if file != nil {
 		for _, w := range file.Warnings {
 			cfg.Logger.Warn("state file", "warning", w.String())
 		}
@@ -166,6 +155,14 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	a.Service = svc
+	// No state file and nothing in the database: the demo state. The
+	// service has just loaded the database's state; reading it again to
+	// decide cost a second load of every customer at each start. (The
+	// demo's region is the default one the rules got.)
+	if file == nil && len(svc.Catalog().State().Accounts) == 0 {
+		file = statefile.Demo(cfg.Clock.Now())
+		a.DemoLoaded = true
+	}
 	if file != nil {
 		if err := svc.ApplyState(ctx, file.State); err != nil {
 			return nil, file.Explain(err)
