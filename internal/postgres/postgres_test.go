@@ -582,3 +582,37 @@ func BenchmarkPutRecordsSingle(b *testing.B) {
 		}
 	}
 }
+
+// TestStateBoundGrowsWithSize: applying and loading many customers takes
+// longer than one Timeout, which bounds each database operation so that an
+// outage shows fast; their bound grows with the state instead.
+func TestStateBoundGrowsWithSize(t *testing.T) {
+	db, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), postgres.Options{Timeout: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := metering.State{
+		Accounts: []metering.Account{{ID: "111111111111"}},
+		Products: []metering.Product{{Code: "p", Seller: "111111111111", Type: metering.ProductSaaS, Dimensions: []string{"users"}}},
+	}
+	const n = 30000
+	for i := range n {
+		st.Customers = append(st.Customers, metering.Customer{Product: "p", AccountID: fmt.Sprintf("%012d", 200000000000+i),
+			CustomerIdentifier: fmt.Sprintf("cust-%d", i), Status: metering.StatusSubscribed})
+	}
+	start := time.Now()
+	if err := db.ApplyState(t.Context(), st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("applied %d customers in %s", n, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	got, err := db.LoadState(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loaded them in %s", time.Since(start).Round(time.Millisecond))
+	if len(got.Customers) != n {
+		t.Errorf("loaded %d customers, want %d", len(got.Customers), n)
+	}
+}

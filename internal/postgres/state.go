@@ -20,7 +20,9 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 			err = fmt.Errorf("postgres: apply state: %w", err)
 		}
 	}()
-	ctx, cancel := db.withTimeout(ctx)
+	// The bound is per pipeline of statements, not for the whole state: a
+	// million customers take minutes, and are no sign of an outage.
+	ctx, cancel := context.WithTimeout(ctx, db.timeout*time.Duration(1+stateStatements(st)/stateBatch))
 	defer cancel()
 	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		p := &pipeline{ctx: ctx, tx: tx}
@@ -30,6 +32,22 @@ func (db *DB) ApplyState(ctx context.Context, st metering.State) (err error) {
 		return p.flush()
 	})
 }
+
+// stateStatements is about how many statements ApplyState sends for st.
+func stateStatements(st metering.State) int {
+	n := len(st.Accounts) + len(st.Products) + len(st.Customers) + len(st.RegistrationTokens)
+	for _, a := range st.Accounts {
+		n += len(a.AccessKeys)
+	}
+	for _, c := range st.Customers {
+		n += len(c.Entitlements)
+	}
+	return n
+}
+
+// loadRowsPerTimeout is how many customers LoadState reads per Timeout it
+// allows itself, well under what a slow server reads in that time.
+const loadRowsPerTimeout = 20_000
 
 // stateBatch is how many statements ApplyState sends in one pipeline: a
 // state of a million customers as one pipeline held all its statements
@@ -152,9 +170,24 @@ func queueState(p *pipeline, st metering.State) error {
 // transaction, so that it sees one consistent snapshot even while another
 // replica applies a state.
 func (db *DB) LoadState(ctx context.Context) (st metering.State, err error) {
-	ctx, cancel := db.withTimeout(ctx)
+	// A million customers take longer than one Timeout to read: the bound
+	// grows with them, client side and server side.
+	var customers int
+	cctx, cancel := db.withTimeout(ctx)
+	err = db.pool.QueryRow(cctx, `SELECT count(*) FROM customers`).Scan(&customers)
+	cancel()
+	if err != nil {
+		return metering.State{}, fmt.Errorf("postgres: load state: %w", err)
+	}
+	bound := db.timeout * time.Duration(1+customers/loadRowsPerTimeout)
+	ctx, cancel = context.WithTimeout(ctx, bound)
 	defer cancel()
 	err = pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if bound > db.timeout {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", bound.Milliseconds())); err != nil {
+				return err
+			}
+		}
 		var err error
 		st, err = loadState(ctx, tx)
 		return err
