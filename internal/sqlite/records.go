@@ -20,14 +20,15 @@ import (
 const (
 	// insertRecordSQL inserts one record into usage_rows
 	// (migrations/00020_compact_usage_records.sql); encodeRow and the
-	// committer lay out its arguments. RETURNING makes it a query, which
-	// go-sqlite3 binds and steps in one cgo call instead of one per
-	// argument, and its row says that the record was new.
+	// committer lay out its arguments. The committer inserts only records
+	// whose key it found nowhere (keys.go). RETURNING makes it a query,
+	// which go-sqlite3 binds and steps in one cgo call instead of one per
+	// argument.
 	insertRecordSQL = `INSERT INTO usage_rows (
 	rowid, key, id, fingerprint, operation, identity, seller, product, account, identifier,
 	license, resource, caller, access_key, client_token, dimension, ts, quantity, allocations, created_at
 ) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (key) DO NOTHING RETURNING rowid`
+RETURNING rowid`
 
 	// selectRecordSQL reads records, names and all, through the
 	// usage_records view.
@@ -185,6 +186,13 @@ func (db *DB) runBatch(batch []*job) error {
 		if err != nil {
 			return err
 		}
+		// Keys committed by earlier batches, whose callers have their
+		// answers, move to usage_keys first when enough have waited.
+		if db.keys.due(time.Now()) {
+			if err := w.catchUp(); err != nil {
+				db.log.Warn("sqlite: index keys", "pending", len(db.keys.pending), "err", err)
+			}
+		}
 		for {
 			failed, err := w.tryBatch(batch)
 			if err != nil || !failed {
@@ -207,7 +215,11 @@ func (db *DB) writerFor(c *sqlite3.SQLiteConn) (*writer, error) {
 		sql  string
 	}{
 		{&w.insert, insertRecordSQL},
-		{&w.selectByKey, selectRecordSQL + " WHERE key = ?"},
+		{&w.selectByRow, selectRecordSQL + " WHERE rowid = ?"},
+		{&w.selectKey, selectKeySQL},
+		{&w.insertMark, insertMarkSQL},
+		{&w.insertKey, insertKeySQL},
+		{&w.dataVersion, dataVersionSQL},
 		{&w.selectName, selectNameSQL},
 		{&w.insertName, insertNameSQL},
 		{&w.lastRow, lastRowSQL},
@@ -237,8 +249,15 @@ func (w *writer) tryBatch(batch []*job) (failed bool, err error) {
 		if err != nil || failed {
 			_ = tx.Rollback() // the error that matters is err
 			clear(w.db.newNames)
+			w.db.keys.rolledBack()
+			// The hours' marks written in the transaction are gone too:
+			// nextRowid writes them again.
+			clear(w.db.nextRow)
 		}
 	}()
+	if err := w.checkIndex(); err != nil {
+		return false, err
+	}
 	for _, j := range batch {
 		if j.err != nil {
 			continue // failed alone in an earlier try
@@ -257,6 +276,8 @@ func (w *writer) tryBatch(batch []*job) (failed bool, err error) {
 		return false, err
 	}
 	w.db.commitNames()
+	w.db.keys.committed(time.Now())
+	w.db.keys.stale.Store(false)
 	return false, nil
 }
 
@@ -280,7 +301,8 @@ type writer struct {
 	conn *sqlite3.SQLiteConn
 	ctx  context.Context
 
-	insert, selectByKey, selectName, insertName, lastRow driver.Stmt
+	insert, selectByRow, selectName, insertName, lastRow driver.Stmt
+	selectKey, insertKey, insertMark, dataVersion        driver.Stmt
 	insertMany                                           driver.Stmt // multiRows records, prepared when first used
 	manyArgs                                             []driver.NamedValue
 
@@ -307,35 +329,55 @@ func (w *writer) query(st driver.Stmt, args []driver.NamedValue, dest []driver.V
 	return false, err
 }
 
-// putRecords inserts j's records in the current transaction. A key that
-// is taken, before or earlier in this very batch, reads back the row that
-// took it.
+// putRecords inserts j's new records in the current transaction and
+// reads back, for the others, the record that holds their key: stored
+// before, or earlier in this very batch.
 //
 // Records go in by multiRows to a statement when there are that many: one
 // statement's bind, step and reset for 25 rows instead of 25 of each cost
 // the committer less than a tenth of its time per record.
 func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 	out := make([]metering.Record, len(j.recs))
-	inserted := make([]bool, len(j.recs))
-	for start := 0; start < len(j.recs); {
+	holder := make([]int64, len(j.recs)) // rowid of the record holding each key
+	fresh := make([]int, 0, len(j.recs))
+	for i := range j.recs {
+		row, found, err := w.findKey(j.recs[i].Key)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: look up record %d: %w", i, err)
+		}
+		if !found {
+			if row, err = w.nextRowid(j.rows[i].hour); err != nil {
+				return nil, err
+			}
+			if err := w.addKey(j.recs[i].Key, row, j.rows[i].hour); err != nil {
+				return nil, fmt.Errorf("sqlite: record %d: %w", i, err)
+			}
+			fresh = append(fresh, i)
+		}
+		holder[i] = row
+	}
+	for start := 0; start < len(fresh); {
 		n := 1
-		if len(j.recs)-start >= multiRows {
+		if len(fresh)-start >= multiRows {
 			n = multiRows
 		}
-		if err := w.insertRows(j, start, n, inserted); err != nil {
+		if err := w.insertRows(j, fresh[start:start+n], holder); err != nil {
 			return nil, err
 		}
 		start += n
 	}
-	for i := range j.recs {
-		if inserted[i] {
-			out[i] = j.recs[i]
+	for _, i := range fresh {
+		out[i] = j.recs[i]
+		holder[i] = 0
+	}
+	for i, row := range holder {
+		if row == 0 {
 			continue
 		}
-		w.one[0] = driver.NamedValue{Ordinal: 1, Value: j.rows[i].vals[1]}
-		found, err := w.query(w.selectByKey, w.one[:], w.dest[:])
+		w.one[0] = driver.NamedValue{Ordinal: 1, Value: row}
+		found, err := w.query(w.selectByRow, w.one[:], w.dest[:])
 		if err == nil && !found {
-			err = errors.New("key is stored nowhere")
+			err = fmt.Errorf("record %d, which holds its key, is stored nowhere", row)
 		}
 		if err == nil {
 			out[i], err = recordFromValues(w.dest[:])
@@ -350,11 +392,10 @@ func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 // multiRows is how many records one insert statement takes.
 const multiRows = 25
 
-// insertRows inserts j's records [start, start+n) with one statement and
-// marks those that were new in inserted. Records are read back afterwards,
-// so that a later record of the same statement, or of the same call, with
-// a key an earlier one took finds that one.
-func (w *writer) insertRows(j *job, start, n int, inserted []bool) error {
+// insertRows inserts j's records at positions which, whose rowids are in
+// rowid, with one statement.
+func (w *writer) insertRows(j *job, which []int, rowid []int64) error {
+	n := len(which)
 	st, args := w.insert, w.args[:]
 	if n > 1 {
 		if w.insertMany == nil {
@@ -369,9 +410,7 @@ func (w *writer) insertRows(j *job, start, n int, inserted []bool) error {
 		}
 		st, args = w.insertMany, w.manyArgs
 	}
-	rowids := make(map[int64]int, n)
-	for r := range n {
-		i := start + r
+	for r, i := range which {
 		if h := w.db.hooks.insert; h != nil {
 			if err := h(j.recs[i]); err != nil {
 				return err
@@ -382,12 +421,7 @@ func (w *writer) insertRows(j *job, start, n int, inserted []bool) error {
 		for k := range row.vals {
 			a[k].Value = row.vals[k]
 		}
-		rowid, err := w.nextRowid(row.hour)
-		if err != nil {
-			return err
-		}
-		a[0].Value = rowid
-		rowids[rowid] = i
+		a[0].Value = rowid[i]
 		for k, at := range nameArgs {
 			id, err := w.nameID(row.names[k])
 			if err != nil {
@@ -398,21 +432,23 @@ func (w *writer) insertRows(j *job, start, n int, inserted []bool) error {
 	}
 	rows, err := st.(driver.StmtQueryContext).QueryContext(w.ctx, args)
 	if err != nil {
-		return fmt.Errorf("sqlite: insert records %d to %d: %w", start, start+n-1, err)
+		return fmt.Errorf("sqlite: insert %d records: %w", n, err)
 	}
+	got := 0
 	for {
 		if err = rows.Next(w.dest[:1]); err != nil {
 			break
 		}
-		if i, ok := rowids[w.dest[0].(int64)]; ok {
-			inserted[i] = true
-		}
+		got++
 	}
 	if cerr := rows.Close(); err == io.EOF {
 		err = cerr
 	}
+	if err == nil && got != n {
+		err = fmt.Errorf("%d rows went in", got)
+	}
 	if err != nil {
-		return fmt.Errorf("sqlite: insert records %d to %d: %w", start, start+n-1, err)
+		return fmt.Errorf("sqlite: insert %d records: %w", n, err)
 	}
 	return nil
 }
@@ -476,8 +512,10 @@ func (db *DB) commitNames() {
 }
 
 // nextRowid returns the rowid for a new record in hour: the hour, then the
-// next number within it (see 00020_compact_usage_records.sql). A number a
-// rolled back transaction took is not given out again; gaps do not matter.
+// next number within it (see 00020_compact_usage_records.sql). The first
+// time it meets an hour it makes sure the hour has a key mark (keys.go);
+// after a rollback it meets every hour again, so numbers the rolled back
+// transaction took may be given out again.
 func (w *writer) nextRowid(hour int64) (int64, error) {
 	db := w.db
 	next, ok := db.nextRow[hour]
@@ -491,6 +529,11 @@ func (w *writer) nextRowid(hour int64) (int64, error) {
 		next = first
 		if last, ok := w.dest[0].(int64); ok {
 			next = last + 1
+		}
+		// A new mark claims no row: were the hour to have rows without
+		// one, the next catch-up would index them all.
+		if err := w.markHour(hour, first-1); err != nil {
+			return 0, err
 		}
 		if len(db.nextRow) >= 256 {
 			clear(db.nextRow) // old hours; any hour reads its last rowid again

@@ -23,6 +23,13 @@ func (db *DB) WipeUsage(ctx context.Context) (n int64, err error) {
 			err = fmt.Errorf("sqlite: wipe usage: %w", err)
 		}
 	}()
+	// The keys first, so that the rows' delete trigger finds none; the
+	// committer's in-memory keys go stale (keys.go), and the next group
+	// commit starts them again from the database, wiped or not.
+	db.keys.stale.Store(true)
+	if _, err = tx.ExecContext(ctx, `DELETE FROM usage_keys; DELETE FROM usage_key_marks`); err != nil {
+		return 0, err
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM usage_rows`)
 	if err != nil {
 		return 0, err

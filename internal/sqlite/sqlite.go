@@ -109,6 +109,7 @@ type DB struct {
 	names    map[string]int64
 	newNames map[string]int64
 	nextRow  map[int64]int64
+	keys     keyIndex
 
 	checkpointer *checkpointer
 
@@ -162,6 +163,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		newNames: map[string]int64{},
 		nextRow:  map[int64]int64{},
 	}
+	db.keys.init()
 	registerDrivers()
 	var err error
 	db.write, err = sql.Open(writeDriver, dsn(path, url.Values{
@@ -282,7 +284,7 @@ func (db *DB) Close() error {
 		// The writer's statements first: SQLite closes a connection
 		// (and checkpoints) only once its statements are finalized.
 		if w := db.writer; w != nil {
-			for _, st := range []driver.Stmt{w.insert, w.insertMany, w.selectByKey, w.selectName, w.insertName, w.lastRow} {
+			for _, st := range []driver.Stmt{w.insert, w.insertMany, w.selectByRow, w.selectName, w.insertName, w.lastRow, w.selectKey, w.insertKey, w.insertMark, w.dataVersion} {
 				if st != nil { // insertMany is prepared when first used
 					errs = append(errs, st.Close())
 				}
