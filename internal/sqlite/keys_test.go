@@ -69,6 +69,24 @@ func checkKeys(t *testing.T, path string) {
 	}
 }
 
+// openKeys opens the store at path, closed when the test ends, with
+// catch-ups after maxPending keys or maxAge; 0 and 0 keep the defaults.
+func openKeys(t *testing.T, path string, maxPending int, maxAge time.Duration) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if maxPending > 0 {
+		db.keys.maxPending, db.keys.maxAge = maxPending, maxAge
+	}
+	return db
+}
+
+// never is a maxAge no test reaches.
+const never = time.Hour
+
 func countKeys(t *testing.T, db *DB) (keys, rows int) {
 	t.Helper()
 	if err := db.read.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM usage_keys), (SELECT count(*) FROM usage_rows)`).Scan(&keys, &rows); err != nil {
@@ -119,18 +137,13 @@ func TestDeferredKeys(t *testing.T) {
 		maxPending int
 		maxAge     time.Duration
 	}{
-		{"never", 1 << 30, time.Hour},
+		{"never", 1 << 30, never},
 		{"always", 1 << 30, 0},
-		{"every 10 keys", 10, time.Hour},
+		{"every 10 keys", 10, never},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "meterd.db")
-			db, err := Open(t.Context(), path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.keys.maxPending, db.keys.maxAge = c.maxPending, c.maxAge
+			db := openKeys(t, path, c.maxPending, c.maxAge)
 			var all []metering.Record
 			for call := range 12 {
 				var rs []metering.Record
@@ -171,11 +184,7 @@ func TestDeferredKeys(t *testing.T) {
 // above their marks before it looks up a key.
 func TestKeysAfterRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meterd.db")
-	db, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.keys.maxPending, db.keys.maxAge = 1<<30, time.Hour
+	db := openKeys(t, path, 1<<30, never)
 	var rs []metering.Record
 	for i := range 40 {
 		rs = append(rs, hourRec(i, i%4))
@@ -183,7 +192,7 @@ func TestKeysAfterRestart(t *testing.T) {
 	putExpect(t, db, rs[:20], ids(rs[:20]))
 	db.keys.maxAge = 0 // a catch-up before the next group commit
 	putExpect(t, db, rs[20:30], ids(rs[20:30]))
-	db.keys.maxAge = time.Hour
+	db.keys.maxAge = never
 	putExpect(t, db, rs[30:], ids(rs[30:]))
 	if keys, _ := countKeys(t, db); keys != 20 {
 		t.Fatalf("%d keys indexed before Close, want the 20 of the first call", keys)
@@ -193,11 +202,7 @@ func TestKeysAfterRestart(t *testing.T) {
 	}
 	checkKeys(t, path)
 
-	db, err = Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = openKeys(t, path, 0, 0)
 	putExpect(t, db, retried(rs), ids(rs))
 	putExpect(t, db, []metering.Record{hourRec(100, 0)}, []string{hourRec(100, 0).ID})
 	if keys, rows := countKeys(t, db); keys != 40 || rows != 41 {
@@ -211,19 +216,7 @@ func TestKeysAfterRestart(t *testing.T) {
 // memory, since another connection's commit changes data_version.
 func TestKeysTwoWriters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meterd.db")
-	a, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	for _, db := range []*DB{a, b} {
-		db.keys.maxPending, db.keys.maxAge = 1<<30, time.Hour
-	}
+	a, b := openKeys(t, path, 1<<30, never), openKeys(t, path, 1<<30, never)
 	first := []metering.Record{hourRec(1, 0), hourRec(2, 1)}
 	putExpect(t, a, first, ids(first))
 	putExpect(t, b, retried(first), ids(first))
@@ -241,17 +234,12 @@ func TestKeysTwoWriters(t *testing.T) {
 // takes a new record, and that the new record's key then holds.
 func TestKeysWipe(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meterd.db")
-	db, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.keys.maxPending, db.keys.maxAge = 1<<30, time.Hour
+	db := openKeys(t, path, 1<<30, never)
 	indexed, pending := hourRec(1, 0), hourRec(2, 0)
 	db.keys.maxAge = 0
 	putExpect(t, db, []metering.Record{indexed}, []string{indexed.ID})
 	putExpect(t, db, []metering.Record{hourRec(3, 5)}, []string{hourRec(3, 5).ID}) // indexes the first
-	db.keys.maxAge = time.Hour
+	db.keys.maxAge = never
 	putExpect(t, db, []metering.Record{pending}, []string{pending.ID})
 	if n, err := db.WipeUsage(t.Context()); err != nil || n != 3 {
 		t.Fatalf("WipeUsage = %d, %v; want 3", n, err)
@@ -267,12 +255,7 @@ func TestKeysWipe(t *testing.T) {
 // a mark for the calls that committed.
 func TestKeysRollback(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meterd.db")
-	db, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.keys.maxPending, db.keys.maxAge = 1<<30, time.Hour
+	db := openKeys(t, path, 1<<30, never)
 	bad := hourRec(99, 7)
 	errBoom := errors.New("boom")
 	db.hooks.insert = func(r metering.Record) error {
@@ -352,11 +335,7 @@ func TestKeysKill(t *testing.T) {
 		}
 	}
 	checkKeys(t, path)
-	db, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openKeys(t, path, 0, 0)
 	var rs []metering.Record
 	var want []string
 	for n, id := range first {
@@ -411,10 +390,7 @@ func TestKeysKillChild(t *testing.T) {
 // moves into usage_keys and every hour gets its mark.
 func TestKeyIndexMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meterd.db")
-	db, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openKeys(t, path, 0, 0)
 	var rs []metering.Record
 	for i := range 30 {
 		rs = append(rs, hourRec(i, i%5))
@@ -442,11 +418,7 @@ func TestKeyIndexMigration(t *testing.T) {
 	}
 	raw.Close()
 
-	db, err = Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = openKeys(t, path, 0, 0)
 	if keys, rows := countKeys(t, db); keys != len(rs) || rows != len(rs) {
 		t.Errorf("after up: %d keys, %d rows; want %d of each", keys, rows, len(rs))
 	}
