@@ -266,6 +266,7 @@ func (w *writer) catchUp() error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		_ = tx.Rollback() // a COMMIT that failed may leave the transaction open
 		return err
 	}
 	k.indexed()
