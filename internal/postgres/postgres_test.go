@@ -463,8 +463,11 @@ func TestDeadlockRetry(t *testing.T) {
 	if r.recs[0].ID != want[0] || r.recs[1].ID != want[1] {
 		t.Errorf("PutRecords returned IDs %q, %q; want %q", r.recs[0].ID, r.recs[1].ID, want)
 	}
-	if s := db.Stats(); s.Retries != retries || s.Commits != 1 {
-		t.Errorf("Stats = %+v, want %d retries and 1 commit", s, retries)
+	// The store's retry can meet the other side's insert of k1 again if it
+	// takes k1 before that insert wakes: a second deadlock, which the store
+	// loses again. So at least one retry, not exactly one.
+	if s := db.Stats(); (retries == 0) != (s.Retries == 0) || s.Commits != 1 {
+		t.Errorf("Stats = %+v, want %d retries (or more) and 1 commit", s, retries)
 	}
 }
 
