@@ -200,7 +200,6 @@ func (w *writer) checkIndex() error {
 	// hours' next rowids may lack their marks: start both again from the
 	// database. stale stays set until the transaction commits.
 	k.indexed()
-	k.rolledBack()
 	clear(w.db.nextRow)
 	hours, err := w.staleHours()
 	if err != nil {

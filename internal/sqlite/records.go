@@ -339,7 +339,8 @@ func (w *writer) query(st driver.Stmt, args []driver.NamedValue, dest []driver.V
 func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 	out := make([]metering.Record, len(j.recs))
 	holder := make([]int64, len(j.recs)) // rowid of the record holding each key
-	fresh := make([]int, 0, len(j.recs))
+	fresh := make([]int, 0, len(j.recs)) // positions of the new records
+	isNew := make([]bool, len(j.recs))
 	for i := range j.recs {
 		row, found, err := w.findKey(j.recs[i].Key)
 		if err != nil {
@@ -353,6 +354,7 @@ func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 				return nil, fmt.Errorf("sqlite: record %d: %w", i, err)
 			}
 			fresh = append(fresh, i)
+			isNew[i] = true
 		}
 		holder[i] = row
 	}
@@ -366,12 +368,9 @@ func (w *writer) putRecords(j *job) ([]metering.Record, error) {
 		}
 		start += n
 	}
-	for _, i := range fresh {
-		out[i] = j.recs[i]
-		holder[i] = 0
-	}
 	for i, row := range holder {
-		if row == 0 {
+		if isNew[i] {
+			out[i] = j.recs[i]
 			continue
 		}
 		w.one[0] = driver.NamedValue{Ordinal: 1, Value: row}
