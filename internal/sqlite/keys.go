@@ -145,6 +145,10 @@ func (w *writer) findKey(key string) (int64, bool, error) {
 	if row, ok := w.db.keys.lookup(key); ok {
 		return row, true, nil
 	}
+	if absent, err := w.absent(key); absent || err != nil {
+		return 0, false, err
+	}
+	w.db.filters.lookups++
 	w.one[0] = driver.NamedValue{Ordinal: 1, Value: []byte(key)}
 	found, err := w.query(w.selectKey, w.one[:], w.dest[:1])
 	if err != nil || !found {
@@ -167,6 +171,7 @@ func (w *writer) findKey(key string) (int64, bool, error) {
 func (w *writer) addKey(key string, row, hour int64) error {
 	if _, ok := metering.KeyHour(key); ok {
 		w.db.keys.add(key, row, hour)
+		w.db.filters.added(key)
 		return nil
 	}
 	w.two[0] = driver.NamedValue{Ordinal: 1, Value: []byte(key)}
@@ -201,6 +206,7 @@ func (w *writer) checkIndex() error {
 	// database. stale stays set until the transaction commits.
 	k.indexed()
 	clear(w.db.nextRow)
+	w.db.filters.reset()
 	hours, err := w.staleHours()
 	if err != nil {
 		return err

@@ -425,3 +425,53 @@ func TestKeyIndexMigration(t *testing.T) {
 	checkKeys(t, path)
 	putExpect(t, db, retried(rs), ids(rs))
 }
+
+// TestKeyFilters checks that a key of an hour the committer saw empty is
+// not looked up in usage_keys, and that every key that exists is still
+// found: pending, indexed, after a restart, and written by another store
+// on the same file while this one had a filter for its hour.
+func TestKeyFilters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meterd.db")
+	db := openKeys(t, path, 1<<30, never)
+	lookups := func(want int, what string) {
+		t.Helper()
+		if got := db.filters.lookups; got != want {
+			t.Errorf("%s: %d keys looked up in usage_keys, want %d", what, got, want)
+		}
+		db.filters.lookups = 0
+	}
+	var rs []metering.Record
+	for i := range 50 {
+		rs = append(rs, hourRec(i, i%2))
+	}
+	putExpect(t, db, rs, ids(rs))
+	lookups(0, "new keys of empty hours")
+	putExpect(t, db, retried(rs), ids(rs))
+	lookups(0, "pending keys")
+	db.keys.maxAge = 0
+	putExpect(t, db, []metering.Record{hourRec(100, 0)}, []string{hourRec(100, 0).ID}) // indexes the 50
+	db.keys.maxAge = never
+	lookups(0, "a new key after a catch-up")
+	putExpect(t, db, retried(rs), ids(rs))
+	lookups(len(rs), "indexed keys, which their filters hold")
+
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openKeys(t, path, 1<<30, never)
+	putExpect(t, db, retried(rs), ids(rs))
+	putExpect(t, db, []metering.Record{hourRec(101, 0), hourRec(102, 1)}, []string{hourRec(101, 0).ID, hourRec(102, 1).ID})
+	lookups(len(rs)+2, "hours with keys before Open")
+	putExpect(t, db, []metering.Record{hourRec(103, 9)}, []string{hourRec(103, 9).ID})
+	lookups(0, "a new key of an empty hour after Open")
+
+	// Another store writes into hour 9, which db has a filter for.
+	other := openKeys(t, path, 1<<30, never)
+	theirs := []metering.Record{hourRec(104, 9)}
+	putExpect(t, other, theirs, ids(theirs))
+	putExpect(t, db, retried(theirs), ids(theirs))
+	if _, rows := countKeys(t, db); rows != len(rs)+5 {
+		t.Errorf("%d rows, want %d", rows, len(rs)+5)
+	}
+	checkKeys(t, path)
+}

@@ -223,12 +223,14 @@ func (db *DB) writerFor(c *sqlite3.SQLiteConn) (*writer, error) {
 		{&w.selectName, selectNameSQL},
 		{&w.insertName, insertNameSQL},
 		{&w.lastRow, lastRowSQL},
+		{&w.keyRange, keyRangeSQL},
 	} {
 		st, err := c.PrepareContext(w.ctx, p.sql)
 		if err != nil {
 			return nil, err
 		}
 		*p.stmt = st
+		w.prepared = append(w.prepared, st)
 	}
 	for i := range w.args {
 		w.args[i].Ordinal = i + 1
@@ -301,10 +303,12 @@ type writer struct {
 	conn *sqlite3.SQLiteConn
 	ctx  context.Context
 
-	insert, selectByRow, selectName, insertName, lastRow driver.Stmt
-	selectKey, insertKey, insertMark, dataVersion        driver.Stmt
-	insertMany                                           driver.Stmt // multiRows records, prepared when first used
-	manyArgs                                             []driver.NamedValue
+	insert, selectByRow, selectName, insertName, lastRow    driver.Stmt
+	selectKey, insertKey, insertMark, dataVersion, keyRange driver.Stmt
+	insertMany                                              driver.Stmt // multiRows records, prepared when first used
+	manyArgs                                                []driver.NamedValue
+	// prepared is every statement above, which Close finalizes.
+	prepared []driver.Stmt
 
 	args [insertArgs]driver.NamedValue
 	one  [1]driver.NamedValue
@@ -402,6 +406,7 @@ func (w *writer) insertRows(j *job, which []int, rowid []int64) error {
 			if w.insertMany, err = w.conn.PrepareContext(w.ctx, insertRecordsSQL(n)); err != nil {
 				return err
 			}
+			w.prepared = append(w.prepared, w.insertMany)
 			w.manyArgs = make([]driver.NamedValue, n*insertArgs)
 			for i := range w.manyArgs {
 				w.manyArgs[i].Ordinal = i + 1

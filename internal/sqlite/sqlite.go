@@ -41,7 +41,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -110,6 +109,7 @@ type DB struct {
 	newNames map[string]int64
 	nextRow  map[int64]int64
 	keys     keyIndex
+	filters  keyFilters
 
 	checkpointer *checkpointer
 
@@ -164,6 +164,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		nextRow:  map[int64]int64{},
 	}
 	db.keys.init()
+	db.filters.reset()
 	registerDrivers()
 	var err error
 	db.write, err = sql.Open(writeDriver, dsn(path, url.Values{
@@ -284,10 +285,8 @@ func (db *DB) Close() error {
 		// The writer's statements first: SQLite closes a connection
 		// (and checkpoints) only once its statements are finalized.
 		if w := db.writer; w != nil {
-			for _, st := range []driver.Stmt{w.insert, w.insertMany, w.selectByRow, w.selectName, w.insertName, w.lastRow, w.selectKey, w.insertKey, w.insertMark, w.dataVersion} {
-				if st != nil { // insertMany is prepared when first used
-					errs = append(errs, st.Close())
-				}
+			for _, st := range w.prepared {
+				errs = append(errs, st.Close())
 			}
 		}
 		db.closeErr = errors.Join(append(errs, db.read.Close(), db.write.Close())...)
