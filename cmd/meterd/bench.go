@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,7 @@ type benchOptions struct {
 	fixture     loadgen.Fixture
 	write       string
 	cpuprofile  string
+	trace       string
 	// postgres is "", "auto" (a throwaway cluster) or a DSN; replicas are
 	// the replica counts to run meterd on PostgreSQL with.
 	postgres string
@@ -87,6 +89,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.fixture.EC2Workloads, "ec2-workloads", 0, "EC2 workloads metering with MeterUsage (one record per dimension and hour)")
 	fs.StringVar(&o.write, "write", "", "replace the generated section of this Markdown file (BENCHMARKS.md) with the results")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each measured run against meterd to FILE with the operation in its name")
+	fs.StringVar(&o.trace, "trace", "", "write an execution trace of each measured run against meterd to FILE with the operation in its name")
 	fs.StringVar(&o.postgres, "postgres", "", `also run meterd on PostgreSQL: "auto" starts a throwaway cluster (internal/pgtest), anything else is the DSN of a database to use`)
 	replicas := fs.String("replicas", "1,2", "with -postgres: how many meterd replicas share the database, one run per number")
 	fs.Int64Var(&o.prefill, "prefill", 0, "BatchMeterUsage records each meterd stores, unmeasured, before its first measured run")
@@ -305,13 +308,16 @@ func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget
 		t.count(op, res)
 	}
 	fmt.Fprintf(stderr, "bench: %s %s%s for %s\n", t.name, op, rateLabel(rate), o.duration)
-	if o.cpuprofile != "" && t.name != "baseline" {
-		ext := filepath.Ext(o.cpuprofile)
-		name := strings.TrimSuffix(o.cpuprofile, ext) + "-" + string(op) + rateLabel(rate) + ext
+	// profileName is file with the run's target and operation in its name.
+	profileName := func(file string) string {
+		ext := filepath.Ext(file)
 		if t.name != "meterd" {
-			name = strings.TrimSuffix(o.cpuprofile, ext) + "-" + strings.TrimPrefix(strings.ReplaceAll(t.name, "×", "x"), "meterd-") + "-" + string(op) + rateLabel(rate) + ext
+			return strings.TrimSuffix(file, ext) + "-" + strings.TrimPrefix(strings.ReplaceAll(t.name, "×", "x"), "meterd-") + "-" + string(op) + rateLabel(rate) + ext
 		}
-		f, err := os.Create(name)
+		return strings.TrimSuffix(file, ext) + "-" + string(op) + rateLabel(rate) + ext
+	}
+	if o.cpuprofile != "" && t.name != "baseline" {
+		f, err := os.Create(profileName(o.cpuprofile))
 		if err != nil {
 			return benchRun{}, err
 		}
@@ -320,6 +326,20 @@ func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget
 			return benchRun{}, err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	// An execution trace shows what the CPU profile cannot: where the
+	// committer and the handlers wait (go tool trace -pprof=sched, sync,
+	// syscall).
+	if o.trace != "" && t.name != "baseline" {
+		f, err := os.Create(profileName(o.trace))
+		if err != nil {
+			return benchRun{}, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return benchRun{}, err
+		}
+		defer trace.Stop()
 	}
 	cfg.Duration = o.duration
 	cfg.Offset = t.offsets[op]

@@ -51,3 +51,27 @@ func TestBench(t *testing.T) {
 		t.Errorf("-write left:\n%s", s)
 	}
 }
+
+// TestBenchProfiles checks that -cpuprofile and -trace write a file for the
+// run against meterd, named after the operation, and none for the baseline.
+func TestBenchProfiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and sends load")
+	}
+	dir := t.TempDir()
+	args := []string{"bench", "-op", "meter", "-duration", "200ms", "-warmup", "0", "-latency-rate", "0", "-concurrency", "2",
+		"-moto", "off", "-cpuprofile", filepath.Join(dir, "cpu.pprof"), "-trace", filepath.Join(dir, "trace.out")}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench exited %d:\n%s", code, stderr.String())
+	}
+	for _, name := range []string{"cpu-meter.pprof", "trace-meter.out"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v, %d bytes", name, err, st.Size())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%d files written, want 2", len(entries))
+	}
+}
