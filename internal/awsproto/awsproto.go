@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ContentType is the media type of awsJson1_1 bodies.
@@ -203,17 +204,38 @@ func jsonKind(b []byte) string {
 
 // WriteJSON answers 200 with v as the awsJson1_1 body.
 func WriteJSON(w http.ResponseWriter, v any) {
+	if a, ok := v.(JSONAppender); ok {
+		buf := bodies.Get().(*[]byte)
+		body := a.AppendJSON((*buf)[:0])
+		writeBody(w, body)
+		if cap(body) <= maxPooledBody {
+			*buf = body
+			bodies.Put(buf)
+		}
+		return
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		WriteError(w, Errorf(http.StatusInternalServerError, "InternalServiceErrorException", "The response could not be encoded."))
 		return
 	}
+	writeBody(w, body)
+}
+
+func writeBody(w http.ResponseWriter, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
+
+// bodies are buffers for answers that encode themselves: net/http copies
+// the body before Write returns. One over maxPooledBody (a batch of
+// unusually long strings) is left to the garbage collector.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+const maxPooledBody = 64 << 10
 
 // WriteError answers with the error envelope every SDK parses: a bare
 // __type (no namespace, no suffix: R and Perl clients cannot clean one), a

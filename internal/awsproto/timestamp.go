@@ -79,12 +79,17 @@ func (t *Timestamp) setEpoch(s string) error {
 // MarshalJSON writes epoch seconds: an integer, or a plain decimal with
 // milliseconds. Go's and botocore's parsers accept both.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return t.AppendJSON(nil), nil
+}
+
+// AppendJSON appends what MarshalJSON returns.
+func (t Timestamp) AppendJSON(b []byte) []byte {
 	ms := t.UnixMilli()
 	sec, frac := ms/1000, ms%1000
 	if frac < 0 {
 		sec, frac = sec-1, frac+1000
 	}
-	b := strconv.AppendInt(nil, sec, 10)
+	b = strconv.AppendInt(b, sec, 10)
 	if frac != 0 {
 		b = append(b, '.')
 		b = append(b, byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
@@ -92,7 +97,7 @@ func (t Timestamp) MarshalJSON() ([]byte, error) {
 			b = b[:len(b)-1]
 		}
 	}
-	return b, nil
+	return b
 }
 
 // TimePtr returns a pointer to t's time, nil for nil.
