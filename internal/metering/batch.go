@@ -97,7 +97,7 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller Caller, in BatchMe
 		index int
 		rec   Record
 	}
-	var plan []planned
+	plan := make([]planned, 0, len(in.UsageRecords))
 	out := BatchMeterUsageOutput{Results: make([]RecordResult, len(in.UsageRecords))}
 	var batchProduct string // one product per call
 	for i, r := range in.UsageRecords {
