@@ -316,30 +316,26 @@ func (o *benchOptions) run(ctx context.Context, stderr io.Writer, t *benchTarget
 		}
 		return strings.TrimSuffix(file, ext) + "-" + string(op) + rateLabel(rate) + ext
 	}
-	if o.cpuprofile != "" && t.name != "baseline" {
-		f, err := os.Create(profileName(o.cpuprofile))
-		if err != nil {
-			return benchRun{}, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return benchRun{}, err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	// An execution trace shows what the CPU profile cannot: where the
 	// committer and the handlers wait (go tool trace -pprof=sched, sync,
 	// syscall).
-	if o.trace != "" && t.name != "baseline" {
-		f, err := os.Create(profileName(o.trace))
+	for _, p := range []struct {
+		file  string
+		start func(io.Writer) error
+		stop  func()
+	}{{o.cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile}, {o.trace, trace.Start, trace.Stop}} {
+		if p.file == "" || t.name == "baseline" {
+			continue
+		}
+		f, err := os.Create(profileName(p.file))
 		if err != nil {
 			return benchRun{}, err
 		}
 		defer f.Close()
-		if err := trace.Start(f); err != nil {
+		if err := p.start(f); err != nil {
 			return benchRun{}, err
 		}
-		defer trace.Stop()
+		defer p.stop()
 	}
 	cfg.Duration = o.duration
 	cfg.Offset = t.offsets[op]

@@ -13,9 +13,10 @@ import (
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/meterd/meterd/"
 	stdlibOnly := map[string][]string{
-		"internal/metering": nil,
-		"internal/awsproto": nil,
-		"internal/sigv4":    {"github.com/aws/aws-sdk-go-v2/", "github.com/aws/smithy-go"},
+		"internal/metering":   nil,
+		"internal/awsproto":   nil,
+		"internal/jsonappend": nil,
+		"internal/sigv4":      {"github.com/aws/aws-sdk-go-v2/", "github.com/aws/smithy-go"},
 	}
 	for pkg, allowed := range stdlibOnly {
 		for _, dep := range deps(t, mod+pkg) {

@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meterd/meterd/internal/jsonappend"
 )
 
 // Event sources.
@@ -97,7 +99,7 @@ type Event struct {
 func (e *Event) StoredJSON() ([]byte, error) {
 	b := make([]byte, 0, 512+len(e.RequestParameters)+len(e.ResponseElements))
 	b = append(b, `{"eventVersion":`...)
-	b = appendString(b, e.EventVersion)
+	b = jsonappend.String(b, e.EventVersion)
 	b = append(b, `,"eventTime":`...)
 	if y := e.EventTime.Year(); y < 0 || y > 9999 {
 		t, err := json.Marshal(e.EventTime) // the error encoding/json gives
@@ -115,16 +117,16 @@ func (e *Event) StoredJSON() ([]byte, error) {
 		{`,"sourceIPAddress":`, e.SourceIPAddress}, {`,"userAgent":`, e.UserAgent},
 	} {
 		b = append(b, m.name...)
-		b = appendString(b, m.v)
+		b = jsonappend.String(b, m.v)
 	}
 	b = append(b, `,"userIdentity":{"type":`...)
-	b = appendString(b, e.UserIdentity.Type)
+	b = jsonappend.String(b, e.UserIdentity.Type)
 	for _, m := range []struct{ name, v string }{
 		{`,"accountId":`, e.UserIdentity.AccountID}, {`,"accessKeyId":`, e.UserIdentity.AccessKeyID}, {`,"resource":`, e.UserIdentity.Resource},
 	} {
 		if m.v != "" {
 			b = append(b, m.name...)
-			b = appendString(b, m.v)
+			b = jsonappend.String(b, m.v)
 		}
 	}
 	b = append(b, '}')
@@ -142,30 +144,16 @@ func (e *Event) StoredJSON() ([]byte, error) {
 	for _, m := range []struct{ name, v string }{{`,"errorCode":`, e.ErrorCode}, {`,"errorMessage":`, e.ErrorMessage}} {
 		if m.v != "" {
 			b = append(b, m.name...)
-			b = appendString(b, m.v)
+			b = jsonappend.String(b, m.v)
 		}
 	}
 	for _, m := range []struct{ name, v string }{{`,"requestID":`, e.RequestID}, {`,"eventID":`, e.EventID}, {`,"eventType":`, e.EventType}} {
 		b = append(b, m.name...)
-		b = appendString(b, m.v)
+		b = jsonappend.String(b, m.v)
 	}
 	b = append(b, `,"readOnly":`...)
 	b = strconv.AppendBool(b, e.ReadOnly)
 	return append(b, '}'), nil
-}
-
-// appendString appends s as json.Marshal encodes a string: plain ASCII is
-// copied, anything encoding/json escapes goes through it.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // UserIdentity is who made a call.

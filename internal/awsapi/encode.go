@@ -1,6 +1,11 @@
 package awsapi
 
-import "github.com/meterd/meterd/internal/awsproto"
+import (
+	"strconv"
+
+	"github.com/meterd/meterd/internal/awsproto"
+	"github.com/meterd/meterd/internal/jsonappend"
+)
 
 // BatchMeterUsage answers echo every record, so they encode themselves
 // (awsproto.JSONAppender) instead of going through encoding/json's
@@ -12,20 +17,9 @@ var _ awsproto.JSONAppender = batchMeterUsageResponse{}
 // AppendJSON implements awsproto.JSONAppender.
 func (r batchMeterUsageResponse) AppendJSON(b []byte) []byte {
 	b = append(b, `{"Results":`...)
-	if r.Results == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range r.Results {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = r.Results[i].appendJSON(b)
-		}
-		b = append(b, ']')
-	}
+	b = jsonappend.Array(b, r.Results, (*usageRecordResultJSON).appendJSON)
 	b = append(b, `,"UnprocessedRecords":`...)
-	b = appendRecords(b, r.UnprocessedRecords)
+	b = jsonappend.Array(b, r.UnprocessedRecords, (*usageRecordJSON).appendJSON)
 	return append(b, '}')
 }
 
@@ -34,26 +28,11 @@ func (r *usageRecordResultJSON) appendJSON(b []byte) []byte {
 	b = r.UsageRecord.appendJSON(b)
 	if r.MeteringRecordID != "" {
 		b = append(b, `,"MeteringRecordId":`...)
-		b = awsproto.AppendString(b, r.MeteringRecordID)
+		b = jsonappend.String(b, r.MeteringRecordID)
 	}
 	b = append(b, `,"Status":`...)
-	b = awsproto.AppendString(b, r.Status)
+	b = jsonappend.String(b, r.Status)
 	return append(b, '}')
-}
-
-// appendRecords appends recs as a JSON array, nil as null.
-func appendRecords(b []byte, recs []usageRecordJSON) []byte {
-	if recs == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i := range recs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = recs[i].appendJSON(b)
-	}
-	return append(b, ']')
 }
 
 // jsonObject appends the members of one object, each after a comma but
@@ -76,7 +55,14 @@ func (o *jsonObject) key(k string) {
 func (o *jsonObject) str(k string, v *string) {
 	if v != nil {
 		o.key(k)
-		o.b = awsproto.AppendString(o.b, *v)
+		o.b = jsonappend.String(o.b, *v)
+	}
+}
+
+func (o *jsonObject) int(k string, v *awsproto.Integer) {
+	if v != nil {
+		o.key(k)
+		o.b = strconv.AppendInt(o.b, int64(*v), 10)
 	}
 }
 
@@ -88,20 +74,10 @@ func (r *usageRecordJSON) appendJSON(b []byte) []byte {
 	}
 	o.str("CustomerIdentifier", r.CustomerIdentifier)
 	o.str("Dimension", r.Dimension)
-	if r.Quantity != nil {
-		o.key("Quantity")
-		o.b = awsproto.AppendInt(o.b, int64(*r.Quantity))
-	}
-	if len(r.UsageAllocations) > 0 {
+	o.int("Quantity", r.Quantity)
+	if len(r.UsageAllocations) > 0 { // omitempty
 		o.key("UsageAllocations")
-		o.b = append(o.b, '[')
-		for i := range r.UsageAllocations {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			o.b = r.UsageAllocations[i].appendJSON(o.b)
-		}
-		o.b = append(o.b, ']')
+		o.b = jsonappend.Array(o.b, r.UsageAllocations, (*allocationJSON).appendJSON)
 	}
 	o.str("CustomerAWSAccountId", r.CustomerAWSAccountID)
 	o.str("LicenseArn", r.LicenseArn)
@@ -110,23 +86,17 @@ func (r *usageRecordJSON) appendJSON(b []byte) []byte {
 
 func (a *allocationJSON) appendJSON(b []byte) []byte {
 	o := jsonObject{b: append(b, '{')}
-	if a.AllocatedUsageQuantity != nil {
-		o.key("AllocatedUsageQuantity")
-		o.b = awsproto.AppendInt(o.b, int64(*a.AllocatedUsageQuantity))
-	}
-	if len(a.Tags) > 0 {
+	o.int("AllocatedUsageQuantity", a.AllocatedUsageQuantity)
+	if len(a.Tags) > 0 { // omitempty
 		o.key("Tags")
-		o.b = append(o.b, '[')
-		for i := range a.Tags {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			t := jsonObject{b: append(o.b, '{')}
-			t.str("Key", a.Tags[i].Key)
-			t.str("Value", a.Tags[i].Value)
-			o.b = append(t.b, '}')
-		}
-		o.b = append(o.b, ']')
+		o.b = jsonappend.Array(o.b, a.Tags, (*tagJSON).appendJSON)
 	}
+	return append(o.b, '}')
+}
+
+func (t *tagJSON) appendJSON(b []byte) []byte {
+	o := jsonObject{b: append(b, '{')}
+	o.str("Key", t.Key)
+	o.str("Value", t.Value)
 	return append(o.b, '}')
 }

@@ -1,11 +1,12 @@
 package loadgen
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/meterd/meterd/internal/jsonappend"
 )
 
 // MaxHours is how many distinct hours, counting back from now, records may
@@ -46,11 +47,11 @@ func (g *generator) body(k int64, now time.Time) []byte {
 		j := k / int64(len(cfg.Credentials))
 		d, h := j%dims, j/dims%hours
 		b = append(b, `{"ProductCode":`...)
-		b = appendString(b, cfg.ProductCode)
+		b = jsonappend.String(b, cfg.ProductCode)
 		b = append(b, `,"Timestamp":`...)
 		b = strconv.AppendInt(b, now.Add(-time.Duration(h)*time.Hour).Unix(), 10)
 		b = append(b, `,"UsageDimension":`...)
-		b = appendString(b, cfg.Dimensions[d])
+		b = jsonappend.String(b, cfg.Dimensions[d])
 		b = append(b, `,"UsageQuantity":`...)
 		b = strconv.AppendInt(b, Quantity(0, d), 10)
 		b = append(b, `,"ClientToken":"`...)
@@ -61,7 +62,7 @@ func (g *generator) body(k int64, now time.Time) []byte {
 	n := int64(cfg.RecordsPerRequest)
 	b = make([]byte, 0, 64+n*128)
 	b = append(b, `{"ProductCode":`...)
-	b = appendString(b, cfg.ProductCode)
+	b = jsonappend.String(b, cfg.ProductCode)
 	b = append(b, `,"UsageRecords":[`...)
 	for r := k * n; r < (k+1)*n; r++ {
 		c, rest := r%customers, r/customers
@@ -70,9 +71,9 @@ func (g *generator) body(k int64, now time.Time) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"CustomerIdentifier":`...)
-		b = appendString(b, cfg.Customers[c])
+		b = jsonappend.String(b, cfg.Customers[c])
 		b = append(b, `,"Dimension":`...)
-		b = appendString(b, cfg.Dimensions[d])
+		b = jsonappend.String(b, cfg.Dimensions[d])
 		b = append(b, `,"Quantity":`...)
 		b = strconv.AppendInt(b, Quantity(c, d), 10)
 		b = append(b, `,"Timestamp":`...)
@@ -86,16 +87,3 @@ func (g *generator) body(k int64, now time.Time) []byte {
 // (their indexes): it depends on nothing else, so that a repeated key
 // carries the same quantity and is an idempotent retry.
 func Quantity(customer, dimension int64) int64 { return 1 + (customer+dimension)%7 }
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
