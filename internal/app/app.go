@@ -178,7 +178,11 @@ func Open(ctx context.Context, cfg Config) (a *App, err error) {
 			a.closeAudit()
 		}
 	}()
-	a.Audit = audit.Start(auditStore, audit.Options{Now: a.Controls.Now, Logger: cfg.Logger, Retention: cfg.AuditRetention})
+	auditOpts := audit.Options{Now: a.Controls.Now, Logger: cfg.Logger, Retention: cfg.AuditRetention}
+	if _, ok := auditStore.(*sqlite.AuditDB); ok {
+		auditOpts.FlushInterval = sqlite.AuditFlushInterval
+	}
+	a.Audit = audit.Start(auditStore, auditOpts)
 	defer func() {
 		if err != nil {
 			a.Audit.Close()

@@ -74,6 +74,17 @@ var _ audit.Store = (*AuditDB)(nil)
 // API and the dashboard, not from the data plane.
 const auditReaders = 4
 
+// AuditFlushInterval is how often the audit log should write to an
+// AuditDB (audit.Options.FlushInterval), shorter than the log's default.
+// A write here is not fsynced (synchronous=NORMAL), so a write is cheap,
+// but each costs the writer CPU in proportion to its events: at 5,000
+// MeterUsage calls/s the default 200 ms made a burst of about 1,000
+// inserts, 5 ms of one of two cores, five times a second, and the calls
+// that arrived meanwhile waited for a CPU. At 20 ms the bursts are a tenth
+// of that and MeterUsage p99 at 5,000/s fell from 10.7–11.5 to 7.9–9.6 ms,
+// throughput unchanged (BENCHMARKS.md, change 17).
+const AuditFlushInterval = 20 * time.Millisecond
+
 // AuditPath is where the audit log of the main database at dbPath lives
 // unless told otherwise: beside it, "-audit" before its extension
 // (/x/meterd.db: /x/meterd-audit.db).
