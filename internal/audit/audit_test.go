@@ -215,6 +215,12 @@ func TestRedact(t *testing.T) {
 		if got := string(audit.RedactJSON([]byte(tt.in))); got != tt.want {
 			t.Errorf("RedactJSON(%s) = %s, want %s", tt.in, got, tt.want)
 		}
+		if !json.Valid([]byte(tt.in)) {
+			continue // RedactValidJSON's caller has checked that
+		}
+		if got := string(audit.RedactValidJSON([]byte(tt.in))); got != tt.want {
+			t.Errorf("RedactValidJSON(%s) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 	big := `{"x":"` + strings.Repeat("a", audit.MaxElementBytes) + `"}`
 	var note map[string]any

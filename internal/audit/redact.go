@@ -121,6 +121,18 @@ const MaxElementBytes = 64 << 10
 // empty input or input that is not JSON (which may hide a secret in a form
 // the log cannot read), and a note for input over MaxElementBytes.
 func RedactJSON(data []byte) json.RawMessage {
+	return redactJSON(data, false)
+}
+
+// RedactValidJSON is RedactJSON for data that encoding/json has already
+// decoded without error, such as a request body its operation accepted: it
+// does not check the syntax again, which was most of RedactJSON's cost for
+// a BatchMeterUsage body with nothing secret in it.
+func RedactValidJSON(data []byte) json.RawMessage {
+	return redactJSON(data, true)
+}
+
+func redactJSON(data []byte, valid bool) json.RawMessage {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil
@@ -131,7 +143,7 @@ func RedactJSON(data []byte) json.RawMessage {
 	if !mayHoldSecret(data) {
 		// Nothing to hide: keep the document as sent rather than decode
 		// and re-encode it, which cost a tenth of a BatchMeterUsage call.
-		if !json.Valid(data) {
+		if !valid && !json.Valid(data) {
 			return nil
 		}
 		return json.RawMessage(data)

@@ -192,6 +192,9 @@ func requestParameters(c *awsapi.Call) json.RawMessage {
 		return nil
 	}
 	if c.Protocol != "rpcv2Cbor" {
+		if c.BodyDecoded {
+			return audit.RedactValidJSON(c.Body)
+		}
 		return audit.RedactJSON(c.Body)
 	}
 	if c.Operation != "GetEntitlements" {

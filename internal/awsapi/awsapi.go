@@ -240,6 +240,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, call *Call, c co
 		return fail(err)
 	}
 	call.Response = out
+	call.BodyDecoded = c.name() == jsonCodec{}.name()
 	c.writeResult(w, out)
 	return nil
 }

@@ -24,6 +24,11 @@ type Call struct {
 	// not keep secrets from it: the data plane carries none but the
 	// registration tokens of ResolveCustomer.
 	Body []byte
+	// BodyDecoded is set when an awsJson1_1 operation succeeded: every
+	// one decodes Body with encoding/json before anything else
+	// (TestOperationsDecodeFirst), so Body is then valid JSON and hooks
+	// need not check its syntax again.
+	BodyDecoded bool
 
 	// Set when the call is answered.
 	Status       int
