@@ -240,7 +240,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, call *Call, c co
 		return fail(err)
 	}
 	call.Response = out
-	call.BodyDecoded = c.name() == jsonCodec{}.name()
+	_, call.BodyDecoded = c.(jsonCodec)
 	c.writeResult(w, out)
 	return nil
 }
